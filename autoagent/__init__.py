@@ -1,0 +1,1 @@
+"""AutoAgent: improve an agent harness on your own tasks."""

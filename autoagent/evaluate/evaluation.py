@@ -1,0 +1,166 @@
+"""`evaluate`: one scored run of an agent over a directory of Harbor tasks.
+
+Broken tasks are reported and counted as errors without stopping the rest; the
+job runs in a fresh process under a unique name; trials that fail for
+infrastructure reasons are run again (up to `infra_retries` rounds) and counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autoagent.evaluate import job as jobs
+from autoagent.evaluate.results import Trial, read_job
+from autoagent.evaluate.tasks import TaskRef, discover, select
+
+
+@dataclass
+class TaskResult:
+    name: str
+    trials: list[Trial]
+
+    @property
+    def reward(self) -> float:
+        return sum(t.reward for t in self.trials) / len(self.trials) if self.trials else 0.0
+
+    @property
+    def error(self) -> str | None:
+        return next((t.error for t in self.trials if t.error), None)
+
+    @property
+    def trial_dir(self) -> str | None:
+        return self.trials[0].trial_dir if self.trials else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "reward": self.reward,
+            "passed": sum(t.passed for t in self.trials),
+            "error": self.error,
+            "trial_dir": self.trial_dir,
+            "trials": [asdict(t) for t in self.trials],
+        }
+
+
+@dataclass
+class EvalResult:
+    tasks: list[TaskResult]
+    job_dirs: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)  # trial dirs replaced by a retry
+
+    @property
+    def trials(self) -> list[Trial]:
+        return [trial for task in self.tasks for trial in task.trials]
+
+    @property
+    def total(self) -> int:
+        return len(self.trials)
+
+    @property
+    def passed(self) -> int:
+        return sum(trial.passed for trial in self.trials)
+
+    @property
+    def score(self) -> float:
+        return sum(t.reward for t in self.trials) / self.total if self.total else 0.0
+
+    @property
+    def errors(self) -> dict[str, int]:
+        return dict(Counter(t.category for t in self.trials if t.category))
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [t.cost_usd for t in self.trials if t.cost_usd is not None]
+        return sum(costs) if costs else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "passed": self.passed,
+            "total": self.total,
+            "errors": self.errors,
+            "infra_retries": len(self.retried),
+            "cost_usd": self.cost_usd,
+            "job_dirs": self.job_dirs,
+            "retried_trial_dirs": self.retried,
+            "tasks": [task.to_json() for task in self.tasks],
+        }
+
+
+async def evaluate(
+    tasks_dir: Path,
+    agent: str,
+    *,
+    model: str | None = None,
+    agent_kwargs: dict | None = None,
+    environment: str = "sandbox",
+    environment_kwargs: dict | None = None,
+    n_concurrent: int = 4,
+    attempts: int = 1,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+    limit: int | None = None,
+    jobs_dir: Path = Path(".autoagent/jobs"),
+    job_prefix: str = "eval",
+    infra_retries: int = 2,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    tasks: list[TaskRef] | None = None,
+) -> EvalResult:
+    """Run `agent` on the tasks; every trial is read back from Harbor's own files."""
+    chosen = tasks if tasks is not None else select(discover(tasks_dir), include, exclude, limit)
+    if not chosen:
+        raise ValueError(f"No tasks to run in {tasks_dir} (after filters)")
+    results = {task.name: TaskResult(task.name, []) for task in chosen}
+    for task in chosen:
+        if not task.valid:
+            results[task.name].trials = [
+                Trial(task.name, "", "", 0.0, f"invalid task: {task.problem}", "task")
+                for _ in range(attempts)
+            ]
+    runnable = {task.name: task for task in chosen if task.valid}
+    evaluation = EvalResult(tasks=list(results.values()))
+    agent_config = jobs.agent_config(agent, model, agent_kwargs)
+    environment_config = jobs.environment_config(environment, environment_kwargs)
+
+    # Round 0 runs every attempt; later rounds rerun only infrastructure failures.
+    pending = [(name, attempts) for name in runnable]
+    for round_number in range(infra_retries + 1):
+        if not pending:
+            break
+        suffix = "" if round_number == 0 else f"-retry{round_number}"
+        job_dir = await jobs.run_job(
+            jobs.job_config(
+                # A task listed n times gets n trials: retries need not be uniform.
+                task_paths=[runnable[name].path for name, n in pending for _ in range(n)]
+                if round_number
+                else [runnable[name].path for name, _ in pending],
+                agent=agent_config,
+                environment=environment_config,
+                jobs_dir=jobs_dir,
+                job_name=jobs.unique_job_name(job_prefix + suffix),
+                n_concurrent=n_concurrent,
+                n_attempts=attempts if round_number == 0 else 1,
+            ),
+            on_event,
+        )
+        evaluation.job_dirs.append(str(job_dir))
+        retry: Counter[str] = Counter()
+        for trial in read_job(job_dir):
+            last_round = round_number == infra_retries
+            if trial.category == "infra" and not last_round:
+                retry[trial.task] += 1
+                evaluation.retried.append(trial.trial_dir)
+            else:
+                results[trial.task].trials.append(trial)
+        pending = list(retry.items())
+    for task in results.values():  # a trial that never wrote a result did not finish
+        missing = attempts - len(task.trials)
+        task.trials += [
+            Trial(task.name, "", "", 0.0, "trial did not finish", "cancelled")
+            for _ in range(missing)
+        ]
+    return evaluation

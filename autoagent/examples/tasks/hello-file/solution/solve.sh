@@ -1,0 +1,2 @@
+#!/bin/bash
+echo 'Hello, AutoAgent!' > /app/greeting.txt

@@ -1,0 +1,121 @@
+"""CPU and memory limits for one sandbox, with cgroup v1 or v2, whichever the host offers.
+
+Each sandbox gets a child cgroup of the calling process's own, so a limit set on
+the caller (a CI job, a systemd slice) still applies. When the host does not let
+us create or configure one (no root, no delegated controller), `Cgroup.create`
+returns a cgroup that enforces nothing and says which limit it could not set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+CPU_PERIOD_US = 100_000
+
+
+@dataclass
+class Cgroup:
+    directories: list[Path] = field(default_factory=list)
+    unenforced: list[str] = field(default_factory=list)  # limits asked for but not set
+
+    @property
+    def procs_files(self) -> list[Path]:
+        return [directory / "cgroup.procs" for directory in self.directories]
+
+    @classmethod
+    def create(cls, name: str, cpus: float | None, memory_mb: int | None) -> Cgroup:
+        group = cls()
+        wanted = {"cpu": cpus, "memory": memory_mb}
+        for controller, value in wanted.items():
+            if value is None:
+                continue
+            try:
+                group._limit(name, controller, value)
+            except OSError as error:
+                group.unenforced.append(f"{controller} ({error.strerror or error})")
+        return group
+
+    def _limit(self, name: str, controller: str, value: float) -> None:
+        if (ROOT / "cgroup.controllers").exists():  # pure cgroup v2
+            directory = _v2_directory(name, controller)
+            if controller == "cpu":
+                quota = max(1000, int(value * CPU_PERIOD_US))
+                (directory / "cpu.max").write_text(f"{quota} {CPU_PERIOD_US}")
+            else:
+                (directory / "memory.max").write_text(str(int(value) * 2**20))
+                with contextlib.suppress(OSError):
+                    (directory / "memory.swap.max").write_text("0")
+        else:
+            directory = _v1_directory(name, controller)
+            if controller == "cpu":
+                (directory / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+                quota = max(1000, int(value * CPU_PERIOD_US))
+                (directory / "cpu.cfs_quota_us").write_text(str(quota))
+            else:
+                (directory / "memory.limit_in_bytes").write_text(str(int(value) * 2**20))
+        if directory not in self.directories:
+            self.directories.append(directory)
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for procs in self.procs_files:
+            with contextlib.suppress(OSError):
+                found.update(int(pid) for pid in procs.read_text().split())
+        return found
+
+    def remove(self, timeout: float = 5.0) -> None:
+        """Kill anything still inside, then remove the directories."""
+        deadline = time.monotonic() + timeout
+        for directory in self.directories:
+            while True:
+                for pid in self.pids():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                try:
+                    directory.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # EBUSY while killed processes are reaped
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
+            with contextlib.suppress(OSError):  # still in use by other sandboxes
+                directory.parent.rmdir()
+        self.directories.clear()
+
+
+def _own_path(controller: str) -> str:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(",") or (controller == "" and controllers == ""):
+            return path.lstrip("/")
+    raise OSError(f"this process is in no {controller or 'v2'} cgroup")
+
+
+def _v1_directory(name: str, controller: str) -> Path:
+    mount = ROOT / controller
+    if not (mount / "cgroup.procs").exists():
+        raise OSError(f"no cgroup v1 {controller} hierarchy at {mount}")
+    directory = mount / _own_path(controller) / "autoagent" / name
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _v2_directory(name: str, controller: str) -> Path:
+    parent = ROOT / _own_path("") / "autoagent"
+    parent.mkdir(exist_ok=True)
+    # Controllers must be enabled on every level between the caller's cgroup and ours.
+    for level in (parent.parent, parent):
+        enabled = (level / "cgroup.subtree_control").read_text().split()
+        if controller not in enabled:
+            (level / "cgroup.subtree_control").write_text(f"+{controller}")
+    directory = parent / name
+    directory.mkdir(exist_ok=True)
+    return directory

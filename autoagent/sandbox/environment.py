@@ -1,0 +1,365 @@
+"""`Sandbox`: a Harbor environment that needs neither Docker nor a cloud account.
+
+    harbor run -p tasks -a oracle -e autoagent.sandbox:Sandbox
+
+Each trial gets its own root: the host's userland, read-only and copy-on-write,
+under the task's Dockerfile replayed into a cached layer (see `image.py`), inside
+private namespaces (see `jail.py`). `/app`, `/logs`, `/tests` and `/solution` are
+real paths inside, so nothing is rewritten. Files move in and out as tar streams
+unpacked inside the sandbox, so a symlink planted by the agent can never point a
+transfer at the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import tarfile
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from harbor.environments.base import BaseEnvironment, ExecResult
+from harbor.environments.capabilities import (
+    EnvironmentCapabilities,
+    EnvironmentResourceCapabilities,
+)
+from harbor.environments.options import EnvironmentOptions
+from harbor.models.task.config import NetworkMode, NetworkPolicy
+from harbor.models.trial.config import ResourceMode
+from harbor.models.trial.paths import EnvironmentPaths
+from pydantic import Field
+
+from autoagent.sandbox import image
+from autoagent.sandbox.dockerfile import Image, UnsupportedDockerfile, build_plan
+from autoagent.sandbox.jail import Jail
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Host variables that only say how to reach package registries (proxies, CA
+# bundles, mirrors). Nothing else from the host's environment gets in.
+PASS_THROUGH = (
+    "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS", "PIP_CERT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT", "UV_INDEX_URL", "UV_DEFAULT_INDEX",
+)  # fmt: skip
+
+
+class SandboxUnavailableError(RuntimeError):
+    """This host cannot run the sandbox, or this task asks for what it cannot give."""
+
+
+class SandboxOptions(EnvironmentOptions):
+    state_dir: Path | None = Field(
+        default=None,
+        description="Where cached layers and per-trial roots live "
+        "(default: $AUTOAGENT_SANDBOX_DIR or ~/.cache/autoagent/sandbox).",
+    )
+    build_failure: Literal["fail", "warn"] = Field(
+        default="fail",
+        description="What a failing Dockerfile RUN line does: fail the trial with the "
+        "line and its output, or warn and go on (the host may already have what the "
+        "line installs).",
+    )
+    pass_env: list[str] = Field(
+        default_factory=list,
+        description="More host environment variables to pass into the sandbox.",
+    )
+
+
+def default_state_dir() -> Path:
+    configured = os.environ.get("AUTOAGENT_SANDBOX_DIR")
+    if configured:
+        return Path(configured)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "autoagent" / "sandbox"
+
+
+class Sandbox(BaseEnvironment):
+    options_model = SandboxOptions
+    options: SandboxOptions
+
+    @staticmethod
+    def type() -> str:
+        return "autoagent-sandbox"
+
+    @property
+    def capabilities(self) -> EnvironmentCapabilities:
+        return EnvironmentCapabilities(disable_internet=True, dynamic_network_policy=True)
+
+    @classmethod
+    def resource_capabilities(cls) -> EnvironmentResourceCapabilities:
+        return EnvironmentResourceCapabilities(
+            cpu_limit=True, memory_limit=True, fractional_cpus=True
+        )
+
+    @classmethod
+    def preflight(cls, kwargs: dict | None = None) -> None:
+        super().preflight(kwargs)
+        problem = host_problem()
+        if problem:
+            raise SystemExit(problem)
+
+    def _validate_definition(self) -> None:
+        dockerfile = self.environment_dir / "Dockerfile"
+        compose = self.environment_dir / "docker-compose.yaml"
+        if compose.exists() and not dockerfile.exists():
+            raise SandboxUnavailableError(
+                f"{compose} describes several containers; the sandbox runs one. "
+                "Run this task with -e docker on a machine that has Docker."
+            )
+        if not dockerfile.exists() and not self.task_env_config.docker_image:
+            raise FileNotFoundError(
+                f"{self.environment_dir} has no Dockerfile and task.toml names no "
+                "docker_image: there is nothing to build the environment from."
+            )
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self, force_build: bool) -> None:
+        problem = host_problem()
+        if problem:
+            raise SandboxUnavailableError(problem)
+        state_dir = (self.options.state_dir or default_state_dir()).absolute()
+        self._plan = self._read_plan()
+        layer = None
+        if self._plan.steps or self._plan.base.startswith("python:"):
+            key = image.layer_key(
+                self.environment_dir, self.task_env_config.docker_image,
+                self.options.build_failure,
+            )  # fmt: skip
+            layer = await image.ensure_layer(
+                state_dir=state_dir,
+                key=key,
+                plan=self._plan,
+                context=self.environment_dir,
+                base_env=self._base_env(),
+                build_failure=self.options.build_failure,
+                force=force_build,
+                log=self.logger,
+            )
+        self._trial_dir = _claim_trial_dir(state_dir, self.session_id)
+        self._jail = Jail(
+            name=self._trial_dir.name,
+            directory=self._trial_dir / "scratch",
+            overlays=image.overlays(state_dir, layer, self._trial_dir / "upper"),
+            network=not self._network_disabled,
+            hostname=_hostname(self.environment_name),
+            env={**self._base_env(), **self._plan.env},
+            cpus=self._resource_limit_value("cpu", auto_mode=ResourceMode.LIMIT),
+            memory_mb=self._resource_limit_value("memory", auto_mode=ResourceMode.LIMIT),
+        )
+        await self._jail.start()
+        for limit in self._jail.unenforced_limits:
+            self.logger.warning(f"The sandbox could not enforce the task's {limit} limit")
+        paths = EnvironmentPaths.for_os(self.os)
+        dirs = [paths.agent_dir, paths.verifier_dir, paths.artifacts_dir, self._workdir]
+        await self._running.run(["mkdir", "-p", *map(str, dirs)])
+        await self._running.run(["chmod", "777", *map(str, dirs[:3])])
+        await self._upload_environment_dir_after_start()
+
+    def _read_plan(self) -> Image:
+        dockerfile = self.environment_dir / "Dockerfile"
+        if not dockerfile.exists():
+            self.logger.warning(
+                f"No Dockerfile: the host's userland stands in for the image "
+                f"{self.task_env_config.docker_image}, which cannot be pulled here"
+            )
+            return Image(base=self.task_env_config.docker_image or "")
+        try:
+            return build_plan(dockerfile.read_text())
+        except UnsupportedDockerfile as error:
+            raise SandboxUnavailableError(f"{dockerfile}: {error}") from None
+
+    def _base_env(self) -> dict[str, str]:
+        passed = {
+            name: os.environ[name]
+            for name in (*PASS_THROUGH, *self.options.pass_env)
+            if name in os.environ
+        }
+        return {
+            "PATH": DEFAULT_PATH,
+            "LANG": "C.UTF-8",
+            # Debian marks its Python "externally managed"; the images tasks name
+            # (python:*-slim, ubuntu with pip) let `pip install` into the system.
+            "PIP_BREAK_SYSTEM_PACKAGES": "1",
+            **passed,
+        }
+
+    @property
+    def _running(self) -> Jail:
+        jail = getattr(self, "_jail", None)
+        if jail is None or not jail.running:
+            raise SandboxUnavailableError(f"The sandbox of {self.session_id} is not running")
+        return jail
+
+    @property
+    def _workdir(self) -> str:
+        return self.task_env_config.workdir or self._plan.workdir
+
+    async def stop(self, delete: bool) -> None:
+        jail = getattr(self, "_jail", None)
+        if jail is not None:
+            await jail.stop()
+        trial_dir = getattr(self, "_trial_dir", None)
+        if trial_dir is None:
+            return
+        if delete:
+            await asyncio.get_running_loop().run_in_executor(
+                None, shutil.rmtree, trial_dir, True
+            )
+        else:
+            self.logger.info(f"Sandbox files kept at {trial_dir / 'upper'}")
+
+    async def _apply_network_policy(self, network_policy: NetworkPolicy) -> None:
+        # Commands started from now on join the host's network or the isolated one;
+        # background processes keep the namespace they were started in.
+        self._running.network = network_policy.network_mode == NetworkMode.PUBLIC
+
+    # -- commands ------------------------------------------------------------------
+
+    async def exec(
+        self,
+        command: str,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout_sec: int | None = None,
+        user: str | int | None = None,
+    ) -> ExecResult:
+        user = self._resolve_user(user)
+        result = await self._running.run(
+            command,
+            env=self._merge_env(env),
+            cwd=cwd or self._workdir,
+            user=user if user is not None else self._plan.user,
+            timeout=timeout_sec,
+        )
+        return ExecResult(
+            stdout=result.stdout or None,
+            stderr=result.stderr or None,
+            return_code=result.return_code,
+        )
+
+    # -- files: tar streams unpacked on the far side --------------------------------
+
+    async def upload_file(self, source_path: Path | str, target_path: str) -> None:
+        source = Path(source_path)
+        if target_path.endswith("/") or await self._is_dir(target_path):
+            directory, name = target_path.rstrip("/") or "/", source.name
+        else:
+            directory, name = str(PurePosixPath(target_path).parent), PurePosixPath(target_path).name
+        await self._unpack(directory, [(source, name)])
+
+    async def upload_dir(self, source_dir: Path | str, target_dir: str) -> None:
+        source = Path(source_dir)
+        await self._unpack(target_dir, [(child, child.name) for child in sorted(source.iterdir())])
+
+    async def download_file(self, source_path: str, target_path: Path | str) -> None:
+        target = Path(target_path)
+        source = PurePosixPath(source_path)
+        with self._scratch_file(".tar") as archive:
+            await self._pack(str(source.parent), [source.name], archive)
+            with tarfile.open(archive) as tar:
+                member = tar.getmember(source.name)
+                if not member.isfile():
+                    raise FileNotFoundError(f"{source_path} is not a regular file in the sandbox")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as data, open(target, "wb") as out:
+                    shutil.copyfileobj(data, out)
+
+    async def download_dir(self, source_dir: str, target_dir: Path | str) -> None:
+        target = Path(target_dir)
+        target.mkdir(parents=True, exist_ok=True)
+        with self._scratch_file(".tar") as archive:
+            await self._pack(source_dir, ["."], archive)
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter=self._safe_member)
+
+    async def _is_dir(self, path: str) -> bool:
+        return (await self._running.run(["test", "-d", path])).return_code == 0
+
+    async def _unpack(self, directory: str, entries: list[tuple[Path, str]]) -> None:
+        with self._scratch_file(".tar") as archive:
+            with tarfile.open(archive, "w") as tar:
+                for source, name in entries:
+                    tar.add(source, arcname=name, filter=image.root_owned)
+            q = shlex.quote(directory)
+            result = await self._running.run(
+                f"mkdir -p {q} && tar -xf - --no-same-owner -C {q}", stdin=archive
+            )
+        if result.return_code != 0:
+            raise RuntimeError(f"Could not copy files into {directory}: {result.stderr.strip()}")
+
+    async def _pack(self, directory: str, names: list[str], archive: Path) -> None:
+        result = await self._running.run(
+            ["tar", "-cf", "-", "-C", directory, "--", *names], stdout_file=archive
+        )
+        if result.return_code not in (0, 1):  # 1: a file changed while being read
+            raise FileNotFoundError(
+                f"Could not copy {directory}/{' '.join(names)} out of the sandbox: "
+                f"{result.stderr.strip()}"
+            )
+
+    def _safe_member(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        """Harbor's filter, except that a bad member is skipped, not the whole copy."""
+        if member.isdev():
+            return None
+        try:
+            return tarfile.data_filter(member, dest)
+        except tarfile.FilterError as error:
+            self.logger.warning(f"Skipped {member.name} from the sandbox: {error}")
+            return None
+
+    @contextlib.contextmanager
+    def _scratch_file(self, suffix: str):
+        path = self._running.directory / f"{uuid.uuid4().hex}{suffix}"
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def host_problem() -> str | None:
+    """Why this host cannot run the sandbox, or None."""
+    if os.geteuid() != 0:
+        return (
+            "The autoagent sandbox must run as root: it mounts overlays in a private "
+            "mount namespace. Run as root, or pick another environment with --env."
+        )
+    missing = [tool for tool in ("bwrap", "unshare", "nsenter", "setpriv") if not shutil.which(tool)]
+    if missing:
+        return (
+            f"The autoagent sandbox needs {', '.join(missing)}: "
+            "apt-get install bubblewrap util-linux"
+        )
+    return None
+
+
+def _claim_trial_dir(state_dir: Path, session_id: str) -> Path:
+    trials = state_dir / "trials"
+    trials.mkdir(parents=True, exist_ok=True)
+    _sweep(trials)
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", session_id)[:80]
+    path = trials / f"{safe}-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    (path / "owner").write_text(str(os.getpid()))
+    return path
+
+
+def _sweep(trials: Path) -> None:
+    """Remove what crashed runs left behind: their processes and mounts died with them."""
+    for path in trials.iterdir():
+        try:
+            os.kill(int((path / "owner").read_text()), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (OSError, ValueError):
+            pass  # being created right now, or not ours to judge
+
+
+def _hostname(name: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")[:63] or "sandbox"

@@ -1,0 +1,262 @@
+"""The stand-in for a task's container image: the host's userland plus a replayed layer.
+
+Base images cannot be pulled here, so the host's own system directories play the
+part of the `FROM` image, seen read-only through overlays. A task's Dockerfile is
+replayed once (RUN, COPY, WORKDIR, ...) into a copy-on-write layer that is cached
+under its content hash and shared, read-only, by every trial of that task. Each
+trial then writes into its own upper directories, which vanish at stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import glob
+import hashlib
+import io
+import logging
+import os
+import posixpath
+import shlex
+import shutil
+import tarfile
+import uuid
+from pathlib import Path
+
+from harbor.environments.definition import environment_content_hash
+
+from autoagent.sandbox.dockerfile import Copy, Image, Run
+from autoagent.sandbox.jail import Completed, Jail, Overlay
+
+VERSION = "1"  # bump when a layer built by older code would no longer be right
+# Top-level host directories that make up the userland. On merged-/usr systems
+# /bin, /lib, ... are symlinks into /usr and are recreated as such.
+USERLAND = ("usr", "etc", "var", "opt", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+EMPTY_DIRS = {"proc": 0o555, "sys": 0o555, "dev": 0o755, "run": 0o755, "tmp": 0o1777,
+              "root": 0o700, "home": 0o755, "mnt": 0o755, "srv": 0o755, "media": 0o755}  # fmt: skip
+BUILD_OUTPUT_TAIL = 3000  # characters of a failed step's output shown in the error
+
+logger = logging.getLogger(__name__)
+
+
+class BuildError(RuntimeError):
+    """A Dockerfile step failed on this host; the message says which and why."""
+
+
+def userland() -> list[str]:
+    """The host directories seen (read-only, copy-on-write) inside every sandbox."""
+    return [
+        name
+        for name in USERLAND
+        if os.path.isdir(f"/{name}") and not os.path.islink(f"/{name}")
+    ]
+
+
+def skeleton(state_dir: Path) -> Path:
+    """An almost empty root: mount points, standard dirs and the merged-/usr links."""
+    path = state_dir / f"skeleton-v{VERSION}"
+    if path.exists():
+        return path
+    staging = state_dir / f".skeleton-{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    for name in USERLAND:
+        if os.path.islink(f"/{name}"):
+            (staging / name).symlink_to(os.readlink(f"/{name}"))
+        elif os.path.isdir(f"/{name}"):
+            (staging / name).mkdir()
+    for name, mode in EMPTY_DIRS.items():
+        (staging / name).mkdir()
+        (staging / name).chmod(mode)
+    try:
+        staging.rename(path)
+    except OSError:  # another process made it first
+        shutil.rmtree(staging)
+    return path
+
+
+def overlays(state_dir: Path, layer: Path | None, upper: Path) -> list[Overlay]:
+    """Root and userland overlays: [layer over] skeleton / host dirs, writes into `upper`."""
+    def lowers(name: str, base: Path) -> tuple[Path, ...]:
+        return ((layer / name,) if layer else ()) + (base,)
+
+    result = [Overlay("/", lowers("root", skeleton(state_dir)), upper / "root")]
+    for name in userland():
+        result.append(Overlay(f"/{name}", lowers(name, Path(f"/{name}")), upper / name))
+    return result
+
+
+def layer_key(environment_dir: Path, docker_image: str | None, build_failure: str) -> str:
+    """Content hash of everything that decides what a replayed layer holds."""
+    digest = hashlib.sha256()
+    content = environment_content_hash(environment_dir, docker_image=docker_image)
+    for part in (VERSION, build_failure, content, _host_fingerprint()):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def _host_fingerprint() -> str:
+    """Changes when the host's packages change, so stale layers are not reused."""
+    parts = []
+    for path in ("/var/lib/dpkg/status", "/etc/os-release"):
+        with contextlib.suppress(OSError):
+            stat = os.stat(path)
+            parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
+    return ";".join(parts)
+
+
+async def ensure_layer(
+    *,
+    state_dir: Path,
+    key: str,
+    plan: Image,
+    context: Path,
+    base_env: dict[str, str],
+    build_failure: str,
+    force: bool,
+    log: logging.Logger,
+) -> Path:
+    """Return the cached layer for `key`, replaying the Dockerfile first if needed."""
+    layers = state_dir / "layers"
+    layers.mkdir(parents=True, exist_ok=True)
+    layer = layers / key
+    lock_path = layers / f"{key}.lock"
+    loop = asyncio.get_running_loop()
+    with open(lock_path, "w") as lock:
+        # One build per layer; concurrent trials of the same task wait for it.
+        await loop.run_in_executor(None, fcntl.flock, lock, fcntl.LOCK_EX)
+        try:
+            if layer.exists() and not force:
+                return layer
+            staging = layers / f".build-{key}-{uuid.uuid4().hex[:8]}"
+            try:
+                await _replay(staging, state_dir, plan, context, base_env, build_failure, log)
+                if layer.exists():
+                    await loop.run_in_executor(None, shutil.rmtree, layer)
+                staging.rename(layer)
+            finally:
+                if staging.exists():
+                    await loop.run_in_executor(None, shutil.rmtree, staging)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return layer
+
+
+async def _replay(
+    staging: Path,
+    state_dir: Path,
+    plan: Image,
+    context: Path,
+    base_env: dict[str, str],
+    build_failure: str,
+    log: logging.Logger,
+) -> None:
+    jail = Jail(
+        name=staging.name,
+        directory=staging / "scratch",
+        overlays=overlays(state_dir, None, staging),
+        network=True,  # `docker build` has the network
+        hostname="build",
+        env=base_env,
+    )
+    build_log = open(staging.parent / f"{staging.name}.log", "w")
+    await jail.start()
+    try:
+        await _python_alias(jail, plan)
+        for step in plan.steps:
+            await jail.run(["mkdir", "-p", step.workdir])
+            if isinstance(step, Run):
+                result = await jail.run(
+                    list(step.argv), env=step.env, cwd=step.workdir, user=step.user
+                )
+            else:
+                result = await _copy(jail, step, context, staging / "scratch")
+            build_log.write(f"### line {step.line}: {step.text}\n{result.stdout}{result.stderr}\n")
+            if result.return_code != 0:
+                output = (result.stdout + result.stderr).strip()[-BUILD_OUTPUT_TAIL:]
+                message = (
+                    f"Dockerfile line {step.line} failed with exit code "
+                    f"{result.return_code} on this host's userland (standing in for "
+                    f"`{plan.base or 'the base image'}`): {step.text}\n{output}"
+                )
+                if build_failure != "warn":
+                    raise BuildError(message)
+                log.warning("%s\n(build_failure=warn: going on with the next step)", message)
+        await jail.run(["mkdir", "-p", plan.workdir])
+    finally:
+        build_log.close()
+        await jail.stop()
+        shutil.rmtree(staging / "scratch", ignore_errors=True)
+    (staging.parent / f"{staging.name}.log").rename(staging / "build.log")
+
+
+async def _python_alias(jail: Jail, plan: Image) -> None:
+    """`python:*` images have `python` and `pip`; Debian's userland has only python3."""
+    if not plan.base.startswith("python:"):
+        return
+    await jail.run(
+        "for name in python pip; do command -v $name >/dev/null || "
+        "{ target=$(command -v ${name}3) && ln -s $target /usr/local/bin/$name; }; done"
+    )
+
+
+async def _copy(jail: Jail, step: Copy, context: Path, scratch: Path) -> Completed:
+    """COPY with Docker's rules: a directory's contents, files into a dir or to a name."""
+    sources = _copy_sources(step, context)
+    destination = step.destination
+    into_dir = destination.endswith("/") or len(sources) > 1
+    destination = posixpath.normpath(destination)
+    if not into_dir and step.content is None and sources[0].is_file():
+        into_dir = (await jail.run(["test", "-d", destination])).return_code == 0
+    archive = scratch / f"copy-{uuid.uuid4().hex}.tar"
+    names: list[str] = []
+    with tarfile.open(archive, "w") as tar:
+        if step.content is not None:
+            target_dir, name = posixpath.split(destination)
+            data = step.content.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+            names.append(name)
+        elif into_dir or sources[0].is_dir():
+            target_dir = destination
+            for source in sources:
+                children = sorted(source.iterdir()) if source.is_dir() else [source]
+                for child in children:
+                    tar.add(child, arcname=child.name, filter=root_owned)
+                    names.append(child.name)
+        else:
+            target_dir, name = posixpath.split(destination)
+            tar.add(sources[0], arcname=name, filter=root_owned)
+            names.append(name)
+    command = f"mkdir -p {shlex.quote(target_dir)} && tar -xf - -C {shlex.quote(target_dir)}"
+    quoted = " ".join(shlex.quote(posixpath.join(target_dir, n)) for n in names)
+    if step.chown and names:
+        command += f" && chown -R {shlex.quote(step.chown)} {quoted}"
+    if step.chmod and names:
+        command += f" && chmod -R {shlex.quote(step.chmod)} {quoted}"
+    try:
+        return await jail.run(command, stdin=archive)
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def _copy_sources(step: Copy, context: Path) -> list[Path]:
+    root = context.resolve()
+    sources = []
+    for pattern in step.sources:
+        for match in sorted(glob.glob(pattern, root_dir=context)) or [pattern]:
+            path = (context / match).resolve()
+            if not path.is_relative_to(root) or not path.exists():
+                raise BuildError(
+                    f"Dockerfile line {step.line}: {step.text}: "
+                    f"{match!r} is not in the build context {context}"
+                )
+            sources.append(path)
+    return sources
+
+
+def root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info

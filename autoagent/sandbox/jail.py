@@ -1,0 +1,299 @@
+"""One long-lived process tree in its own namespaces, on a root built from overlays.
+
+`Jail.start` mounts copy-on-write overlays in a private mount namespace (so no mount
+is ever visible on the host), then hands them to bubblewrap, which pivots into them
+with fresh PID, IPC, UTS and network namespaces (the last holding only loopback).
+bubblewrap's init stays as PID 1 until `stop`.
+Each `run` joins those namespaces with `nsenter`, drops to a Docker-like set of
+capabilities with `setpriv` and starts from an empty environment, so processes
+started in the background survive between calls and the host's variables never
+leak in. Nothing here knows about Harbor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autoagent.sandbox.cgroups import Cgroup
+
+# Docker's default capability set, minus MKNOD: without a device cgroup, a root that
+# can create device nodes could open the host's disks.
+CAPABILITIES = (
+    "chown", "dac_override", "fsetid", "fowner", "net_raw", "setgid", "setuid",
+    "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill", "audit_write",
+)  # fmt: skip
+OUTPUT_LIMIT = 10 * 2**20  # bytes of stdout/stderr returned per call; the rest is cut
+READY = b"sandbox-ready\n"
+
+
+class JailError(RuntimeError):
+    """The sandbox could not be started or used."""
+
+
+class CommandTimeoutError(RuntimeError):
+    """A command outlived its timeout and was killed."""
+
+
+@dataclass(frozen=True)
+class Overlay:
+    target: str  # where it appears inside the sandbox: "/" or "/usr", ...
+    lowers: tuple[Path, ...]  # read-only layers, topmost first
+    upper: Path  # where this sandbox's writes land
+
+
+@dataclass
+class Completed:
+    return_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Account:
+    uid: int
+    gid: int
+    home: str
+
+
+@dataclass
+class Jail:
+    name: str  # unique among running sandboxes: names its cgroup
+    directory: Path  # host-side scratch: mount points, overlay work dirs, output files
+    overlays: list[Overlay]
+    # Commands started while this is False join a network namespace holding only
+    # loopback; while True, the host's. Flipping it affects the commands started next.
+    network: bool = False
+    hostname: str = "sandbox"
+    env: dict[str, str] = field(default_factory=dict)  # every command starts with this
+    cpus: float | None = None
+    memory_mb: int | None = None
+
+    _process: asyncio.subprocess.Process | None = field(default=None, init=False)
+    _init_pid: int | None = field(default=None, init=False)
+    _cgroup: Cgroup = field(default_factory=Cgroup, init=False)
+    _accounts: dict[str, Account] = field(default_factory=dict, init=False)
+
+    @property
+    def running(self) -> bool:
+        return self._init_pid is not None
+
+    @property
+    def unenforced_limits(self) -> list[str]:
+        return list(self._cgroup.unenforced)
+
+    async def start(self) -> None:
+        for tool in ("bwrap", "unshare", "nsenter", "setpriv"):
+            if shutil.which(tool) is None:
+                raise JailError(
+                    f"`{tool}` is not installed; the sandbox needs bubblewrap and "
+                    "util-linux (Debian/Ubuntu: apt-get install bubblewrap util-linux)"
+                )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "io").mkdir(exist_ok=True)
+        self._cgroup = Cgroup.create(self.name, self.cpus, self.memory_mb)
+        info_read, info_write = os.pipe()
+        log = open(self.directory / "jail.log", "wb")
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                "unshare", "--mount", "--propagation", "private", "--",
+                "/bin/sh", "-c", self._launch_script(info_write),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                pass_fds=(info_write,),
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            )  # fmt: skip
+        finally:
+            os.close(info_write)
+            log.close()
+        try:
+            ready = await asyncio.wait_for(self._process.stdout.readline(), timeout=60)
+            info = await asyncio.get_running_loop().run_in_executor(
+                None, _read_all, info_read
+            )
+        finally:
+            os.close(info_read)
+        if ready != READY:
+            await self._process.wait()
+            detail = (self.directory / "jail.log").read_text(errors="replace").strip()
+            raise JailError(f"the sandbox did not start: {detail or 'no output'}")
+        self._init_pid = json.loads(info)["child-pid"]
+
+    def _launch_script(self, info_fd: int) -> str:
+        lines = ["set -e"]
+        for procs in self._cgroup.procs_files:
+            lines.append(f"echo $$ > {shlex.quote(str(procs))}")
+        binds: list[str] = []
+        for index, overlay in enumerate(self.overlays):
+            mountpoint = self.directory / "mnt" / str(index)
+            work = self.directory / "work" / str(index)
+            for path in (*overlay.lowers, overlay.upper, work, mountpoint):
+                if any(c in str(path) for c in ":,"):
+                    raise JailError(f"overlay paths cannot contain ':' or ',': {path}")
+            options = (
+                f"lowerdir={':'.join(map(str, overlay.lowers))},"
+                f"upperdir={overlay.upper},workdir={work}"
+            )
+            lines.append(f"mkdir -p {work} {mountpoint} {overlay.upper}")
+            lines.append(f"mount -t overlay overlay -o {shlex.quote(options)} {mountpoint}")
+            binds += ["--bind", str(mountpoint), overlay.target]
+        caps = [arg for cap in CAPABILITIES for arg in ("--cap-add", f"CAP_{cap.upper()}")]
+        bwrap = [
+            "bwrap", "--die-with-parent", "--new-session",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+            "--hostname", self.hostname,
+            *binds,
+            "--proc", "/proc",
+            "--ro-bind", "/proc/sys", "/proc/sys",  # sysctls are mostly host-wide
+            "--ro-bind", "/sys", "/sys",
+            "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+            "--tmpfs", "/run",
+            "--cap-drop", "ALL", *caps,
+            "--clearenv", "--setenv", "PATH", "/usr/sbin:/usr/bin:/sbin:/bin",
+            "--info-fd", str(info_fd), "--chdir", "/",
+            "--", "/bin/sh", "-c", f"printf '{READY.decode().strip()}\\n'; exec sleep infinity",
+        ]  # fmt: skip
+        lines.append("exec " + shlex.join(bwrap))
+        return "\n".join(lines)
+
+    async def account(self, user: str | int) -> Account:
+        key = str(user)
+        if key not in self._accounts:
+            result = await self.run(["getent", "passwd", key], user=0)
+            fields = result.stdout.strip().split(":")
+            if result.return_code == 0 and len(fields) >= 6:
+                self._accounts[key] = Account(int(fields[2]), int(fields[3]), fields[5])
+            elif key.isdigit():
+                self._accounts[key] = Account(int(key), int(key), "/")
+            else:
+                raise JailError(f"user {key!r} does not exist in the sandbox")
+        return self._accounts[key]
+
+    async def run(
+        self,
+        command: str | list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str = "/",
+        user: str | int | None = None,
+        stdin: Path | None = None,
+        stdout_file: Path | None = None,
+        timeout: float | None = None,
+    ) -> Completed:
+        """Run `command` (a `bash -c` string, or an argv) inside the sandbox."""
+        if self._init_pid is None:
+            raise JailError("the sandbox is not running")
+        argv = ["bash", "-c", command] if isinstance(command, str) else list(command)
+        if user in (None, 0, "0", "root"):
+            # On the host's network, raw sockets could watch the host's traffic.
+            caps = [c for c in CAPABILITIES if not (self.network and c == "net_raw")]
+            identity = [f"--bounding-set=-all,{','.join('+' + c for c in caps)}"]
+            home = "/root"
+        else:
+            account = await self.account(user)
+            identity = [
+                f"--reuid={account.uid}", f"--regid={account.gid}",
+                "--init-groups" if not str(user).isdigit() else "--clear-groups",
+                "--bounding-set=-all",
+            ]  # fmt: skip
+            home = account.home
+        variables = {"HOME": home, **self.env, **(env or {})}
+        full = [
+            *self._join_cgroup(),
+            "nsenter", f"--target={self._init_pid}",
+            "--mount", "--uts", "--ipc", *([] if self.network else ["--net"]), "--pid",
+            "--root", f"--wdns={cwd}",
+            "--", "setpriv", *identity, "--inh-caps=-all", "--",
+            "env", "-i", *(f"{k}={v}" for k, v in variables.items()), *argv,
+        ]  # fmt: skip
+        token = uuid.uuid4().hex
+        out_path = stdout_file or self.directory / "io" / f"{token}.out"
+        err_path = self.directory / "io" / f"{token}.err"
+        with contextlib.ExitStack() as files:
+            stdin_file = files.enter_context(open(stdin, "rb")) if stdin else None
+            out = files.enter_context(open(out_path, "wb"))
+            err = files.enter_context(open(err_path, "wb"))
+            process = await asyncio.create_subprocess_exec(
+                *full,
+                stdin=stdin_file or asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # one process group: the command and its children
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            )
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            await _kill_group(process)
+            raise CommandTimeoutError(f"Command timed out after {timeout} seconds") from None
+        except asyncio.CancelledError:
+            await asyncio.shield(_kill_group(process))
+            raise
+        finally:
+            stderr = _read_capped(err_path)
+            stdout = "" if stdout_file else _read_capped(out_path)
+            for path in (err_path, None if stdout_file else out_path):
+                if path:
+                    path.unlink(missing_ok=True)
+        return Completed(process.returncode or 0, stdout, stderr)
+
+    def _join_cgroup(self) -> list[str]:
+        """A prefix that moves the command into the sandbox's cgroups before it starts."""
+        files = self._cgroup.procs_files
+        if not files:
+            return []
+        moves = "; ".join(f"echo $$ > {shlex.quote(str(f))}" for f in files)
+        return ["/bin/sh", "-c", f'{moves}; exec "$@"', "sh"]
+
+    async def stop(self) -> None:
+        """Kill every process of the sandbox; its mounts go with its mount namespace."""
+        if self._init_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._init_pid, signal.SIGKILL)
+            self._init_pid = None
+        if self._process is not None:
+            if self._process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self._process.kill()
+            await self._process.wait()
+            self._process = None
+        await asyncio.get_running_loop().run_in_executor(None, self._cgroup.remove)
+
+
+async def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _read_capped(path: Path, limit: int = OUTPUT_LIMIT) -> str:
+    """The output, or its head and tail with a note of how much was cut."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return ""
+    with open(path, "rb") as file:
+        if size <= limit:
+            return file.read().decode(errors="replace")
+        head = file.read(limit // 2)
+        file.seek(size - limit // 2)
+        tail = file.read()
+    cut = size - len(head) - len(tail)
+    note = f"\n[... {cut} bytes of output cut by the sandbox ...]\n".encode()
+    return (head + note + tail).decode(errors="replace")
