@@ -83,7 +83,7 @@ def parse(text: str) -> list[Instruction]:
             continue
         logical = stripped
         while logical.endswith("\\"):
-            logical = logical[:-1]
+            logical = logical[:-1].rstrip()
             while index < len(lines) and (
                 not lines[index].strip() or lines[index].strip().startswith("#")
             ):

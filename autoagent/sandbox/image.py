@@ -177,7 +177,9 @@ async def _replay(
                 message = (
                     f"Dockerfile line {step.line} failed with exit code "
                     f"{result.return_code} on this host's userland (standing in for "
-                    f"`{plan.base or 'the base image'}`): {step.text}\n{output}"
+                    f"`{plan.base or 'the base image'}`): {step.text}\n{output}\n"
+                    "If the host already has what this line provides, run again with "
+                    "the sandbox option build_failure=warn (autoagent: --ek build_failure=warn)."
                 )
                 if build_failure != "warn":
                     raise BuildError(message)

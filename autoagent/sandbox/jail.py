@@ -213,7 +213,8 @@ class Jail:
             "--mount", "--uts", "--ipc", *([] if self.network else ["--net"]), "--pid",
             "--root", f"--wdns={cwd}",
             "--", "setpriv", *identity, "--inh-caps=-all", "--",
-            "env", "-i", *(f"{k}={v}" for k, v in variables.items()), *argv,
+            # Docker starts commands with default signal handling, whatever ours is.
+            "env", "--default-signal", "-i", *(f"{k}={v}" for k, v in variables.items()), *argv,
         ]  # fmt: skip
         token = uuid.uuid4().hex
         out_path = stdout_file or self.directory / "io" / f"{token}.out"
@@ -261,10 +262,13 @@ class Jail:
                 os.kill(self._init_pid, signal.SIGKILL)
             self._init_pid = None
         if self._process is not None:
-            if self._process.returncode is None:
+            # bubblewrap reaps its init and exits; killing it first would orphan a zombie.
+            try:
+                await asyncio.wait_for(self._process.wait(), timeout=10)
+            except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     self._process.kill()
-            await self._process.wait()
+                await self._process.wait()
             self._process = None
         await asyncio.get_running_loop().run_in_executor(None, self._cgroup.remove)
 

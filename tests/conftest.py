@@ -1,0 +1,55 @@
+"""Shared fixtures. The sandbox needs root and bubblewrap; CI sets
+AUTOAGENT_REQUIRE_SANDBOX=1 so that a missing prerequisite fails instead of skipping."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autoagent.sandbox.environment import host_problem
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_TASKS = REPO / "autoagent" / "examples" / "tasks"
+REAL_TASKS = REPO / "tests" / "data" / "real-tasks"
+SHARED_TASKS = Path(os.environ.get("AUTOAGENT_SHARED_TASKS", REPO.parent / "shared" / "tasks"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: real third-party tasks end to end (minutes)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sandbox_state(tmp_path_factory):
+    """One layer cache for the whole session; trial roots are removed by the tests."""
+    state = tmp_path_factory.mktemp("sandbox-state")
+    os.environ["AUTOAGENT_SANDBOX_DIR"] = str(state)
+    os.environ.setdefault("HARBOR_TELEMETRY", "0")
+    yield state
+    shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def needs_sandbox():
+    problem = host_problem()
+    if problem:
+        if os.environ.get("AUTOAGENT_REQUIRE_SANDBOX") == "1":
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+def write_task(root: Path, name: str, *, test: str | None, solve: str = "true",
+               dockerfile: str = "FROM debian:bookworm-slim\nWORKDIR /app\n",
+               toml: str = "[verifier]\ntimeout_sec = 60.0\n") -> Path:
+    """A minimal Harbor task; `test=None` leaves out tests/test.sh."""
+    task = root / name
+    (task / "environment").mkdir(parents=True)
+    (task / "solution").mkdir()
+    (task / "tests").mkdir()
+    (task / "task.toml").write_text(toml)
+    (task / "instruction.md").write_text(f"Task {name}.\n")
+    (task / "environment" / "Dockerfile").write_text(dockerfile)
+    (task / "solution" / "solve.sh").write_text(f"#!/bin/bash\n{solve}\n")
+    if test is not None:
+        (task / "tests" / "test.sh").write_text(f"#!/bin/bash\nmkdir -p /logs/verifier\n{test}\n")
+    return task
