@@ -15,9 +15,6 @@ REAL_TASKS = REPO / "tests" / "data" / "real-tasks"
 SHARED_TASKS = Path(os.environ.get("AUTOAGENT_SHARED_TASKS", REPO.parent / "shared" / "tasks"))
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: real third-party tasks end to end (minutes)")
-
 
 @pytest.fixture(scope="session", autouse=True)
 def sandbox_state(tmp_path_factory):
