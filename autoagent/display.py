@@ -39,8 +39,14 @@ def trial_progress(total: int, label: str) -> Iterator[Any]:
         finished.append(float(rewards.get("reward", 0.0)) if not event.get("error") else 0.0)
         mean = sum(finished) / len(finished)
         last = f"{event['task']}: {event['error'] or rewards.get('reward', '-')}"
-        progress.update(bar, advance=1, status=f"mean {mean:.2f} · {escape(last)[:50]}")
+        if console.is_terminal:
+            progress.update(bar, advance=1, status=f"mean {mean:.2f} · {escape(last)[:50]}")
+        else:  # a log file or CI: one plain line per finished trial
+            console.print(f"[{len(finished)}/{total}] {escape(last)} (mean {mean:.2f})", highlight=False)
 
+    if not console.is_terminal:
+        yield on_event
+        return
     with progress:
         yield on_event
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import shlex
 import shutil
+import subprocess
 import tarfile
 import uuid
 from pathlib import Path, PurePosixPath
@@ -126,6 +128,7 @@ class Sandbox(BaseEnvironment):
             raise SandboxUnavailableError(problem)
         state_dir = (self.options.state_dir or default_state_dir()).absolute()
         self._plan = self._read_plan()
+        self._warn_about_stand_ins()
         layer = None
         if self._plan.steps or self._plan.base.startswith("python:"):
             key = image.layer_key(
@@ -161,6 +164,16 @@ class Sandbox(BaseEnvironment):
         await self._running.run(["mkdir", "-p", *map(str, dirs)])
         await self._running.run(["chmod", "777", *map(str, dirs[:3])])
         await self._upload_environment_dir_after_start()
+
+    def _warn_about_stand_ins(self) -> None:
+        """Say where the host's userland is older than the image it stands in for."""
+        wanted = re.match(r"python:(\d+)\.(\d+)", self._plan.base)
+        host = _host_python()
+        if wanted and host and host < (int(wanted[1]), int(wanted[2])):
+            self.logger.warning(
+                f"The task's image is {self._plan.base}; this host's python3 "
+                f"{host[0]}.{host[1]} stands in for it, so newer language features are missing"
+            )
 
     def _read_plan(self) -> Image:
         dockerfile = self.environment_dir / "Dockerfile"
@@ -337,6 +350,18 @@ def host_problem() -> str | None:
             "apt-get install bubblewrap util-linux"
         )
     return None
+
+
+@functools.cache
+def _host_python() -> tuple[int, int] | None:
+    try:
+        out = subprocess.run(
+            ["/usr/bin/python3", "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.split()
+        return int(out[0]), int(out[1])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
 
 
 def _claim_trial_dir(state_dir: Path, session_id: str) -> Path:
