@@ -130,7 +130,7 @@ class Sandbox(BaseEnvironment):
         self._plan = self._read_plan()
         self._warn_about_stand_ins()
         layer = None
-        if self._plan.steps or self._plan.base.startswith("python:"):
+        if image.needs_layer(self._plan):
             key = image.layer_key(
                 self.environment_dir, self.task_env_config.docker_image,
                 self.options.build_failure,

@@ -123,8 +123,7 @@ async def ensure_layer(
     lock_path = layers / f"{key}.lock"
     loop = asyncio.get_running_loop()
     with open(lock_path, "w") as lock:
-        # One build per layer; concurrent trials of the same task wait for it.
-        await loop.run_in_executor(None, fcntl.flock, lock, fcntl.LOCK_EX)
+        await _acquire(lock)  # one build per layer; trials of the same task wait for it
         try:
             if layer.exists() and not force:
                 return layer
@@ -140,6 +139,16 @@ async def ensure_layer(
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return layer
+
+
+async def _acquire(lock) -> None:
+    """An exclusive flock, waited for without blocking the event loop (and cancellable)."""
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            await asyncio.sleep(0.2)
 
 
 async def _replay(
@@ -159,7 +168,8 @@ async def _replay(
         hostname="build",
         env=base_env,
     )
-    build_log = open(staging.parent / f"{staging.name}.log", "w")
+    staging.mkdir(parents=True)
+    build_log = open(staging / "build.log", "w")
     await jail.start()
     try:
         await _python_alias(jail, plan)
@@ -189,12 +199,19 @@ async def _replay(
         build_log.close()
         await jail.stop()
         shutil.rmtree(staging / "scratch", ignore_errors=True)
-    (staging.parent / f"{staging.name}.log").rename(staging / "build.log")
+
+
+def needs_layer(plan: Image) -> bool:
+    return bool(plan.steps) or _is_python_image(plan)
+
+
+def _is_python_image(plan: Image) -> bool:
+    return plan.base.startswith("python:")
 
 
 async def _python_alias(jail: Jail, plan: Image) -> None:
     """`python:*` images have `python` and `pip`; Debian's userland has only python3."""
-    if not plan.base.startswith("python:"):
+    if not _is_python_image(plan):
         return
     await jail.run(
         "for name in python pip; do command -v $name >/dev/null || "
