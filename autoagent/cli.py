@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from autoagent import display
+from autoagent import workspace as workspaces
+from autoagent.config import ConfigError
 from autoagent.evaluate import check as check_tasks
 from autoagent.evaluate import evaluate
 from autoagent.evaluate.job import JobFailed
 from autoagent.evaluate.tasks import discover, select
-
-EXAMPLE_TASKS = Path(__file__).parent / "examples" / "tasks"
+from autoagent.workspace import AGENT_IMPORT_PATH, EXAMPLE_TASKS, Workspace, WorkspaceError
 
 app = typer.Typer(
     help="Improve an AI agent harness on your own tasks, unattended, with evidence.",
@@ -27,16 +30,17 @@ app = typer.Typer(
 TasksDir = Annotated[
     Path | None,
     typer.Argument(
-        help="A directory of Harbor tasks (or one task). Default: the bundled examples.",
+        help="A directory of Harbor tasks (or one task). Default: the workspace's tasks, "
+        "or the bundled examples outside a workspace.",
         show_default=False,
     ),
 ]
-Concurrency = Annotated[int, typer.Option("-n", "--concurrency", help="Trials at once.")]
+Concurrency = Annotated[int | None, typer.Option("-n", "--concurrency", help="Trials at once [4].")]
 Environment = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--env", "-e",
-        help="`sandbox` (Docker-free, default), any Harbor environment (docker, daytona, "
+        help="`sandbox` (Docker-free, the default), any Harbor environment (docker, daytona, "
         "modal, e2b, ...) or an import path module:Class.",
     ),
 ]  # fmt: skip
@@ -48,7 +52,14 @@ Include = Annotated[list[str] | None, typer.Option("--include", "-i", help="Task
 Exclude = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Task name glob to skip.")]
 Limit = Annotated[int | None, typer.Option("--n-tasks", "-l", help="Run at most this many tasks.")]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")]
-JobsDir = Annotated[Path, typer.Option("--jobs-dir", help="Where Harbor's job folders go.")]
+JobsDir = Annotated[
+    Path | None, typer.Option("--jobs-dir", help="Where Harbor's job folders go [.autoagent/jobs].")
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    display.errors.print(f"[red]{escape(message)}[/]")
+    return typer.Exit(code)
 
 
 def _key_values(pairs: list[str] | None, option: str) -> dict:
@@ -64,19 +75,59 @@ def _key_values(pairs: list[str] | None, option: str) -> dict:
     return parsed
 
 
-def _tasks_dir(tasks_dir: Path | None) -> Path:
-    if tasks_dir is not None:
-        return tasks_dir
-    display.console.print(f"Using the bundled example tasks in {EXAMPLE_TASKS}")
-    return EXAMPLE_TASKS
+@dataclass
+class Plan:
+    """What an `eval` or `check` will run: flags first, then autoagent.toml, then defaults."""
+
+    tasks_dir: Path
+    cwd: Path
+    jobs_dir: Path
+    environment: str
+    environment_kwargs: dict
+    n_concurrent: int
+    include: list[str] | None
+    exclude: list[str] | None
+    workspace: Workspace | None
 
 
-def _count_trials(tasks_dir: Path, include, exclude, limit, attempts: int) -> int:
+def _plan(tasks_dir, environment, ek, n_concurrent, include, exclude, jobs_dir) -> Plan:
+    workspace = Workspace.find()
+    config = None
+    if workspace is not None:
+        try:
+            config = workspace.config
+        except ConfigError as error:
+            raise fail(str(error), 2) from None
+    if tasks_dir is None:
+        if workspace is not None:
+            try:
+                tasks_dir = workspace.ensure_tasks()
+            except WorkspaceError as error:
+                raise fail(str(error), 2) from None
+        else:
+            display.console.print(f"Using the bundled example tasks in {EXAMPLE_TASKS}")
+            tasks_dir = EXAMPLE_TASKS
+    if not tasks_dir.is_dir():
+        raise fail(f"{tasks_dir} is not a directory of Harbor tasks", 2)
+    run = config.run if config else None
+    return Plan(
+        tasks_dir=tasks_dir.resolve(),
+        cwd=workspace.root if workspace else Path.cwd(),
+        jobs_dir=(jobs_dir or (workspace.jobs_dir if workspace else Path(".autoagent/jobs"))).absolute(),
+        environment=environment or (run.environment if run else "sandbox"),
+        environment_kwargs={**(run.environment_kwargs if run else {}), **_key_values(ek, "--ek")},
+        n_concurrent=n_concurrent or (run.concurrency if run else 4),
+        include=include or (config.tasks.include if config else None),
+        exclude=exclude or (config.tasks.exclude if config else None),
+        workspace=workspace,
+    )
+
+
+def _count_trials(plan: Plan, limit: int | None, attempts: int) -> int:
     try:
-        return len(select(discover(tasks_dir), include, exclude, limit)) * attempts
+        return len(select(discover(plan.tasks_dir), plan.include, plan.exclude, limit)) * attempts
     except FileNotFoundError as error:
-        display.errors.print(f"[red]{error}[/]")
-        raise typer.Exit(2) from None
+        raise fail(str(error), 2) from None
 
 
 def _write_json(path: Path | None, data: object) -> None:
@@ -86,23 +137,57 @@ def _write_json(path: Path | None, data: object) -> None:
         display.console.print(f"Wrote {path}")
 
 
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the workspace.")],
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks", "-t",
+            help="A directory of Harbor tasks (or one task) to copy in, or a Harbor dataset "
+            "name@version to download. Default: the bundled examples.",
+        ),
+    ] = None,
+    link: Annotated[bool, typer.Option("--link", help="Reference the tasks where they are.")] = False,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="The task agent's model.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing workspace.")] = False,
+) -> None:
+    """Create a workspace: agent.py, program.md, autoagent.toml, tasks/, a git baseline."""
+    from autoagent.llm import model_problem  # LiteLLM is slow to import: only when needed
+
+    if model and (problem := model_problem(model)):
+        raise fail(f"--model: {problem}", 2)
+    try:
+        workspace = workspaces.init(directory, tasks, link=link, force=force, model=model)
+    except (WorkspaceError, ConfigError) as error:
+        raise fail(str(error), 2) from None
+    count = len(discover(workspace.tasks_dir))
+    display.console.print(
+        f"Created the workspace {workspace.root} with {count} tasks in {workspace.tasks_dir}.\n"
+        f"Next: cd {directory} && autoagent check && autoagent eval"
+    )
+
+
 @app.command("eval")
 def eval_command(
     tasks_dir: TasksDir = None,
     agent: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--agent", "-a",
-            help="`oracle`, `nop`, any Harbor agent name, or an import path such as agent:AutoAgent.",
+            help="`oracle`, `nop`, any Harbor agent name, or an import path. Default: the "
+            f"workspace's harness ({AGENT_IMPORT_PATH}), or oracle outside a workspace.",
         ),
-    ] = "oracle",  # fmt: skip
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model for the agent.")] = None,
+    ] = None,  # fmt: skip
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model for the agent [autoagent.toml].")
+    ] = None,
     agent_kwarg: Annotated[
         list[str] | None, typer.Option("--ak", help="Agent option key=value (repeatable).")
     ] = None,
-    n_concurrent: Concurrency = 4,
-    attempts: Annotated[int, typer.Option("-k", "--attempts", help="Attempts per task.")] = 1,
-    environment: Environment = "sandbox",
+    n_concurrent: Concurrency = None,
+    attempts: Annotated[int | None, typer.Option("-k", "--attempts", help="Attempts per task [1].")] = None,
+    environment: Environment = None,
     ek: EnvKwargs = None,
     include: Include = None,
     exclude: Exclude = None,
@@ -111,27 +196,39 @@ def eval_command(
         int, typer.Option("--retries", help="Rounds of reruns for infrastructure failures.")
     ] = 2,
     json_out: JsonOut = None,
-    jobs_dir: JobsDir = Path(".autoagent/jobs"),
+    jobs_dir: JobsDir = None,
 ) -> None:
     """Run an agent on tasks and score it: sum of rewards / trials, errors count 0."""
-    tasks_dir = _tasks_dir(tasks_dir)
-    total = _count_trials(tasks_dir, include, exclude, limit, attempts)
+    plan = _plan(tasks_dir, environment, ek, n_concurrent, include, exclude, jobs_dir)
+    config = plan.workspace.config if plan.workspace else None
+    agent = agent or (AGENT_IMPORT_PATH if plan.workspace else "oracle")
+    agent_kwargs = _key_values(agent_kwarg, "--ak")
+    if plan.workspace and agent == AGENT_IMPORT_PATH:
+        model = model or config.agent.model
+        if config.agent.api_base:
+            agent_kwargs.setdefault("api_base", config.agent.api_base)
+        if problem := workspaces.harness_problem(plan.workspace.harness):
+            raise fail(problem)
+    from autoagent.llm import model_problem  # LiteLLM is slow to import: only when needed
+
+    if model and (problem := model_problem(model, agent_kwargs.get("api_base"))):
+        raise fail(f"--model: {problem}")
+    attempts = attempts or (config.run.attempts if config else 1)
+    total = _count_trials(plan, limit, attempts)
     with display.trial_progress(total, f"eval {agent}") as on_event:
         try:
             result = asyncio.run(
                 evaluate(
-                    tasks_dir, agent, model=model,
-                    agent_kwargs=_key_values(agent_kwarg, "--ak"),
-                    environment=environment, environment_kwargs=_key_values(ek, "--ek"),
-                    n_concurrent=n_concurrent, attempts=attempts,
-                    include=include, exclude=exclude, limit=limit,
-                    jobs_dir=jobs_dir, infra_retries=retries, on_event=on_event,
+                    plan.tasks_dir, agent, model=model, agent_kwargs=agent_kwargs,
+                    environment=plan.environment, environment_kwargs=plan.environment_kwargs,
+                    n_concurrent=plan.n_concurrent, attempts=attempts,
+                    include=plan.include, exclude=plan.exclude, limit=limit,
+                    jobs_dir=plan.jobs_dir, infra_retries=retries, on_event=on_event, cwd=plan.cwd,
                 )  # fmt: skip
             )
         except (JobFailed, ValueError) as error:
-            display.errors.print(f"[red]{error}[/]")
-            raise typer.Exit(1) from None
-    display.console.print(display.eval_table(result, f"{agent} on {tasks_dir}"))
+            raise fail(str(error)) from None
+    display.console.print(display.eval_table(result, f"{agent} on {plan.tasks_dir}"))
     display.console.print(display.eval_summary(result))
     display.console.print(f"Trials and traces: {', '.join(result.job_dirs)}")
     _write_json(json_out, result.to_json())
@@ -140,30 +237,30 @@ def eval_command(
 @app.command()
 def check(
     tasks_dir: TasksDir = None,
-    n_concurrent: Concurrency = 4,
-    environment: Environment = "sandbox",
+    n_concurrent: Concurrency = None,
+    environment: Environment = None,
     ek: EnvKwargs = None,
     include: Include = None,
     exclude: Exclude = None,
     limit: Limit = None,
     json_out: JsonOut = None,
-    jobs_dir: JobsDir = Path(".autoagent/jobs"),
+    jobs_dir: JobsDir = None,
 ) -> None:
     """Is every task sound? Its reference solution must score 1, doing nothing 0."""
-    tasks_dir = _tasks_dir(tasks_dir)
-    total = 2 * _count_trials(tasks_dir, include, exclude, limit, 1)
+    plan = _plan(tasks_dir, environment, ek, n_concurrent, include, exclude, jobs_dir)
+    total = 2 * _count_trials(plan, limit, 1)
     with display.trial_progress(total, "check (oracle, then nothing)") as on_event:
         try:
             findings = asyncio.run(
                 check_tasks(
-                    tasks_dir, include=include, exclude=exclude, limit=limit,
-                    environment=environment, environment_kwargs=_key_values(ek, "--ek"),
-                    n_concurrent=n_concurrent, jobs_dir=jobs_dir, on_event=on_event,
+                    plan.tasks_dir, include=plan.include, exclude=plan.exclude, limit=limit,
+                    environment=plan.environment, environment_kwargs=plan.environment_kwargs,
+                    n_concurrent=plan.n_concurrent, jobs_dir=plan.jobs_dir, on_event=on_event,
+                    cwd=plan.cwd,
                 )  # fmt: skip
             )
         except (JobFailed, ValueError) as error:
-            display.errors.print(f"[red]{error}[/]")
-            raise typer.Exit(1) from None
+            raise fail(str(error)) from None
     display.console.print(display.check_table(findings))
     unsound = [f for f in findings if not f.sound]
     _write_json(json_out, [f.to_json() for f in findings])

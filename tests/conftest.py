@@ -50,3 +50,8 @@ def write_task(root: Path, name: str, *, test: str | None, solve: str = "true",
     if test is not None:
         (task / "tests" / "test.sh").write_text(f"#!/bin/bash\nmkdir -p /logs/verifier\n{test}\n")
     return task
+
+
+def flat(text: str) -> str:
+    """Console output with Rich's line wrapping undone."""
+    return " ".join(text.split())

@@ -109,6 +109,7 @@ async def evaluate(
     infra_retries: int = 2,
     on_event: Callable[[dict[str, Any]], None] | None = None,
     tasks: list[TaskRef] | None = None,
+    cwd: Path | None = None,
 ) -> EvalResult:
     """Run `agent` on the tasks; every trial is read back from Harbor's own files."""
     chosen = tasks if tasks is not None else select(discover(tasks_dir), include, exclude, limit)
@@ -146,6 +147,7 @@ async def evaluate(
                 n_attempts=attempts if round_number == 0 else 1,
             ),
             on_event,
+            cwd=cwd,
         )
         evaluation.job_dirs.append(str(job_dir))
         retry: Counter[str] = Counter()

@@ -78,8 +78,13 @@ def job_config(
     )
 
 
-async def run_job(config: JobConfig, on_event: Callable[[dict[str, Any]], None] | None = None) -> Path:
-    """Run `config` in a new Python process; return the job directory."""
+async def run_job(
+    config: JobConfig,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    cwd: Path | None = None,
+) -> Path:
+    """Run `config` in a new Python process (in `cwd`, where an agent module is
+    imported from); return the job directory."""
     job_dir = Path(config.jobs_dir) / config.job_name
     job_dir.mkdir(parents=True, exist_ok=True)
     config_path = job_dir.parent / f"{config.job_name}.config.json"
@@ -96,7 +101,7 @@ async def run_job(config: JobConfig, on_event: Callable[[dict[str, Any]], None] 
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "autoagent.evaluate._worker", str(config_path),
             stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-            pass_fds=(events_write,), env=env,
+            pass_fds=(events_write,), env=env, cwd=cwd,
             start_new_session=True,  # Ctrl-C reaches us only; we forward one SIGINT
         )  # fmt: skip
     os.close(events_write)

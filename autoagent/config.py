@@ -1,0 +1,139 @@
+"""`autoagent.toml`: a workspace's settings, validated with errors that name the line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+FILENAME = "autoagent.toml"
+DEFAULT_MODEL = "anthropic/claude-sonnet-4-5"
+
+
+class ConfigError(ValueError):
+    """autoagent.toml is wrong; the message names the file, the line and the setting."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Tasks(_Section):
+    path: str = Field("tasks", description="A directory of Harbor tasks, relative to this file.")
+    dataset: str | None = Field(
+        None, description="A Harbor dataset (name@version) downloaded into `path` when missing."
+    )
+    include: list[str] = Field(default_factory=list, description="Task name globs to keep.")
+    exclude: list[str] = Field(default_factory=list, description="Task name globs to drop.")
+
+
+class Model(_Section):
+    model: str | None = Field(None, description="Any LiteLLM model name.")
+    api_base: str | None = Field(
+        None, description="An OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp, ...)."
+    )
+
+
+class Run(_Section):
+    concurrency: int = Field(4, ge=1)
+    attempts: int = Field(1, ge=1, description="Attempts per task (k).")
+    environment: str = Field("sandbox", description="sandbox, a Harbor environment, or module:Class.")
+    environment_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Budget(_Section):
+    iterations: int | None = Field(None, ge=0)
+    hours: float | None = Field(None, gt=0)
+    usd: float | None = Field(None, gt=0)
+
+
+class Config(_Section):
+    tasks: Tasks = Field(default_factory=Tasks)
+    agent: Model = Field(default_factory=Model)
+    meta: Model = Field(default_factory=Model)
+    run: Run = Field(default_factory=Run)
+    budget: Budget = Field(default_factory=Budget)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Config:
+        self.agent.model = self.agent.model or DEFAULT_MODEL
+        # The same model on both sides works best (the reference system's finding);
+        # a meta-agent that borrows the model borrows its endpoint too.
+        if self.meta.model is None:
+            self.meta.model = self.agent.model
+            self.meta.api_base = self.meta.api_base or self.agent.api_base
+        return self
+
+
+def load(path: Path) -> Config:
+    """Read and check `path`; every problem is a `ConfigError` saying where and what."""
+    text = path.read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}.") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        keys = [str(part) for part in first["loc"]]
+        line = _line_of(text, keys)
+        where = f"{path}, line {line}" if line else str(path)
+        setting = f"[{keys[0]}] {'.'.join(keys[1:])}" if len(keys) > 1 else keys[0]
+        if first["type"] == "extra_forbidden":
+            problem = f"unknown setting {setting}"
+            known = _known_keys(keys[:-1])
+            if known:
+                problem += f" (known here: {', '.join(known)})"
+        else:
+            given = f" (got {first['input']!r})" if "input" in first else ""
+            problem = f"{setting}: {first['msg']}{given}"
+        more = error.error_count() - 1
+        raise ConfigError(f"{where}: {problem}." + (f" {more} more problem(s) after this one." if more else "")) from None
+    tasks_dir = path.parent / config.tasks.path
+    if not tasks_dir.is_dir() and not config.tasks.dataset:
+        line = _line_of(text, ["tasks", "path"])
+        raise ConfigError(
+            f"{path}{f', line {line}' if line else ''}: [tasks] path = {config.tasks.path!r}: "
+            f"{tasks_dir} is not a directory. Point it at a directory of Harbor tasks, or set "
+            "[tasks] dataset to a Harbor dataset name to download."
+        )
+    from autoagent import llm  # LiteLLM takes seconds to import: only when needed
+
+    for section in ("agent", "meta"):
+        model: Model = getattr(config, section)
+        problem = llm.model_problem(model.model or "", model.api_base)
+        if problem:
+            line = _line_of(text, [section, "model"])
+            raise ConfigError(f"{path}{f', line {line}' if line else ''}: [{section}] model: {problem}")
+    return config
+
+
+def _known_keys(keys: list[str]) -> list[str]:
+    model: type[BaseModel] = Config
+    for key in keys:
+        annotation = model.model_fields[key].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _line_of(text: str, keys: list[str]) -> int | None:
+    """The line where `[section] key` is set (or the section starts)."""
+    section, key = (keys[0], keys[1]) if len(keys) > 1 else (None, keys[0] if keys else None)
+    current = None
+    section_line = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = re.match(r"\s*\[\s*([\w.-]+)\s*\]", line)
+        if header:
+            current = header.group(1)
+            if current == section:
+                section_line = number
+            continue
+        if current == section and key and re.match(rf"\s*{re.escape(key)}\s*=", line):
+            return number
+    return section_line

@@ -1,0 +1,185 @@
+"""A workspace: the user's git repo with agent.py, program.md, autoagent.toml and tasks/."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from autoagent import config as settings
+
+TEMPLATES = Path(__file__).parent / "templates"
+EXAMPLE_TASKS = Path(__file__).parent / "examples" / "tasks"
+BOUNDARY = "FIXED ADAPTER BOUNDARY"
+HARNESS = "agent.py"
+AGENT_IMPORT_PATH = "agent:AutoAgent"
+GITIGNORE = ".autoagent/\njobs/\n__pycache__/\n*.pyc\n"
+
+
+class WorkspaceError(ValueError):
+    """Something about the workspace is wrong; the message says what to do."""
+
+
+@dataclass
+class Workspace:
+    root: Path
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Workspace | None:
+        """The workspace containing `start` (default: the current directory), if any."""
+        here = (start or Path.cwd()).resolve()
+        for directory in (here, *here.parents):
+            if (directory / settings.FILENAME).is_file():
+                return cls(directory)
+        return None
+
+    @cached_property
+    def config(self) -> settings.Config:
+        return settings.load(self.root / settings.FILENAME)
+
+    @property
+    def harness(self) -> Path:
+        return self.root / HARNESS
+
+    @property
+    def tasks_dir(self) -> Path:
+        return (self.root / self.config.tasks.path).resolve()
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.root / ".autoagent" / "jobs"
+
+    def ensure_tasks(self) -> Path:
+        """The tasks directory, downloading the configured Harbor dataset if it is missing."""
+        if not self.tasks_dir.is_dir() and self.config.tasks.dataset:
+            download_dataset(self.config.tasks.dataset, self.tasks_dir)
+        return self.tasks_dir
+
+
+def init(
+    directory: Path,
+    tasks: str | None = None,
+    *,
+    link: bool = False,
+    force: bool = False,
+    model: str | None = None,
+) -> Workspace:
+    """Scaffold a workspace in `directory` and commit it as the baseline."""
+    directory = directory.resolve()
+    existing = [n for n in (settings.FILENAME, HARNESS, "program.md") if (directory / n).exists()]
+    if existing and not force:
+        raise WorkspaceError(
+            f"{directory} already holds a workspace ({', '.join(existing)}). "
+            "Use --force to overwrite those files, or choose another directory."
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    tasks_setting, dataset = _place_tasks(directory, tasks, link=link)
+    shutil.copyfile(TEMPLATES / "agent.py", directory / HARNESS)
+    shutil.copyfile(TEMPLATES / "program.md", directory / "program.md")
+    toml = (TEMPLATES / "autoagent.toml").read_text()
+    for placeholder, value in {
+        "{tasks_path}": json.dumps(tasks_setting),  # a JSON string is a TOML string
+        "{dataset}": f"dataset = {json.dumps(dataset)}" if dataset else '# dataset = "terminal-bench@2.0"',  # noqa: E501
+        "{model}": json.dumps(model or settings.DEFAULT_MODEL),
+    }.items():
+        toml = toml.replace(placeholder, value)
+    (directory / settings.FILENAME).write_text(toml)
+    (directory / ".agent").mkdir(exist_ok=True)
+    (directory / ".agent" / "README.md").write_text(
+        "Files the harness may read: notes, skills, checklists. The meta-agent may edit them.\n"
+    )
+    (directory / ".gitignore").write_text(GITIGNORE)
+    workspace = Workspace(directory)
+    workspace.config  # validate what we wrote, before committing it
+    _git(directory, "init", "-q")
+    ours = [HARNESS, "program.md", settings.FILENAME, ".gitignore", ".agent"]
+    _git(directory, "add", "--", *ours, *(["tasks"] if tasks_setting == "tasks" else []))
+    _git(directory, "commit", "-q", "--allow-empty", "-m", "AutoAgent baseline")
+    return workspace
+
+
+def _place_tasks(directory: Path, tasks: str | None, *, link: bool) -> tuple[str, str | None]:
+    """Copy (or reference) the tasks; returns the `[tasks] path` setting and a dataset name."""
+    target = directory / "tasks"
+    source = Path(tasks).expanduser() if tasks else EXAMPLE_TASKS
+    if tasks and not source.exists():
+        if re.fullmatch(r"[\w.-]+(/[\w.-]+)?@[\w.-]+", tasks):  # a Harbor dataset name
+            download_dataset(tasks, target)
+            return "tasks", tasks
+        raise WorkspaceError(f"--tasks {tasks}: no such directory (nor a Harbor dataset name@version)")
+    source = source.resolve()
+    if link:
+        return str(source), None
+    if target.exists():
+        shutil.rmtree(target)
+    if (source / "task.toml").exists():  # a single task
+        shutil.copytree(source, target / source.name, symlinks=True)
+    else:
+        shutil.copytree(source, target, symlinks=True)
+    return "tasks", None
+
+
+def download_dataset(name: str, target: Path) -> None:
+    """Fetch a Harbor dataset with Harbor's own downloader into `target`."""
+    harbor = Path(sys.executable).parent / "harbor"
+    with tempfile.TemporaryDirectory() as temporary:
+        completed = subprocess.run(
+            [str(harbor), "download", name, "--export", "-o", temporary],
+            capture_output=True, text=True, env={**os.environ, "HARBOR_TELEMETRY": "0"},
+        )  # fmt: skip
+        downloaded = [p for p in Path(temporary).iterdir() if p.is_dir()]
+        if completed.returncode != 0 or len(downloaded) != 1:
+            raise WorkspaceError(
+                f"Could not download the Harbor dataset {name}: "
+                f"{(completed.stderr or completed.stdout).strip()[-500:]}"
+            )
+        shutil.move(str(downloaded[0]), target)
+
+
+def _git(directory: Path, *args: str) -> str:
+    identity = []
+    if subprocess.run(["git", "config", "user.email"], cwd=directory, capture_output=True).returncode:
+        identity = ["-c", "user.name=AutoAgent", "-c", "user.email=autoagent@localhost"]
+    completed = subprocess.run(["git", *identity, *args], cwd=directory, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise WorkspaceError(f"git {' '.join(args)} failed in {directory}: {completed.stderr.strip()}")
+    return completed.stdout
+
+
+def harness_problem(path: Path) -> str | None:
+    """Why `path` cannot serve as a harness (syntax, import, no AutoAgent), or None."""
+    source = path.read_text()
+    try:
+        compile(source, str(path), "exec")
+    except SyntaxError as error:
+        pointer = f"\n    {error.text.rstrip()}" if error.text else ""
+        return f"{path}, line {error.lineno}: {error.msg}{pointer}"
+    if BOUNDARY not in source:
+        return f"{path} has no `{BOUNDARY}` line: it is not an AutoAgent harness."
+    # Import it as Harbor will, in a fresh process, from the workspace.
+    probe = (
+        "import importlib, sys\n"
+        f"module = importlib.import_module({path.stem!r})\n"
+        "agent = getattr(module, 'AutoAgent', None)\n"
+        "sys.exit(0 if agent is not None else 3)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], cwd=path.parent, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )  # fmt: skip
+    if completed.returncode == 3:
+        return f"{path} imports, but defines no class AutoAgent for Harbor to run."
+    if completed.returncode != 0:
+        lines = completed.stderr.strip().splitlines()
+        where = [l.strip() for l in lines if f'"{path}"' in l or f"{path.name}\", line" in l]
+        return f"{path} does not import: {lines[-1] if lines else 'unknown error'}" + (
+            f" ({where[-1]})" if where else ""
+        )
+    return None

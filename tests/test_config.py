@@ -1,0 +1,53 @@
+import pytest
+
+from autoagent import config
+from autoagent.config import ConfigError
+
+
+def write(tmp_path, text: str):
+    (tmp_path / "tasks").mkdir(exist_ok=True)
+    path = tmp_path / "autoagent.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_the_meta_model_follows_the_agent(tmp_path):
+    loaded = config.load(write(tmp_path, '[agent]\nmodel = "openai/gpt-5"\napi_base = "http://x/v1"\n'))
+    assert loaded.tasks.path == "tasks" and loaded.run.concurrency == 4
+    assert (loaded.meta.model, loaded.meta.api_base) == ("openai/gpt-5", "http://x/v1")
+    other = config.load(write(tmp_path, '[meta]\nmodel = "anthropic/claude-sonnet-4-5"\n'))
+    assert other.agent.model == config.DEFAULT_MODEL and other.meta.api_base is None
+
+
+def test_unknown_key_names_file_line_and_the_known_keys(tmp_path):
+    path = write(tmp_path, '[run]\nconcurrency = 2\nparallelism = 8\n')
+    with pytest.raises(ConfigError) as raised:
+        config.load(path)
+    message = str(raised.value)
+    assert f"{path}, line 3" in message
+    assert "unknown setting [run] parallelism" in message
+    assert "concurrency" in message and "environment" in message
+
+
+def test_wrong_type_names_the_setting_and_value(tmp_path):
+    path = write(tmp_path, '[tasks]\npath = "tasks"\n\n[run]\nattempts = "three"\n')
+    with pytest.raises(ConfigError, match=r"line 5: \[run\] attempts: Input should be a valid integer.*'three'"):
+        config.load(path)
+
+
+def test_missing_task_dir_says_what_to_do(tmp_path):
+    path = tmp_path / "autoagent.toml"
+    path.write_text('[tasks]\npath = "nowhere"\n')
+    with pytest.raises(ConfigError, match=r"line 2: \[tasks\] path = 'nowhere'.*is not a directory"):
+        config.load(path)
+
+
+def test_unknown_model_is_rejected_with_advice(tmp_path):
+    path = write(tmp_path, '[agent]\nmodel = "gpt-9000-ultra"\n')
+    with pytest.raises(ConfigError, match=r"line 2: \[agent\] model: LiteLLM does not know the model 'gpt-9000-ultra'"):
+        config.load(path)
+
+
+def test_broken_toml_names_the_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"not valid TOML.*line 2"):
+        config.load(write(tmp_path, '[run]\nconcurrency = \n'))
