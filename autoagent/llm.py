@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,9 +212,10 @@ def find_script(name: str) -> Path:
 
 @dataclass
 class Script:
-    """Conversations chosen by a regex on the first user message; turns by position.
+    """Conversations chosen by regexes on the first user message (`match`) and the
+    system prompt (`system`, optional); turns by position.
 
-    {"conversations": [{"match": "greeting", "turns": [
+    {"conversations": [{"match": "greeting", "system": "verify", "turns": [
         {"content": "...", "reasoning": "...",
          "tool_calls": [{"name": "bash", "arguments": {"command": "ls"}}]},
         {"content": "Done."}]}]}
@@ -228,12 +230,13 @@ class Script:
         return cls(json.loads(find_script(name).read_text())["conversations"])
 
     def turn(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        import re
-
         first_user = next((_text(m) for m in messages if m.get("role") == "user"), "")
+        system = next((_text(m) for m in messages if m.get("role") == "system"), "")
         position = sum(1 for m in messages if m.get("role") == "assistant")
         for conversation in self.conversations:
-            if re.search(conversation.get("match", ""), first_user, re.IGNORECASE):
+            if re.search(conversation.get("match", ""), first_user, re.IGNORECASE) and re.search(
+                conversation.get("system", ""), system, re.IGNORECASE
+            ):
                 turns = conversation["turns"]
                 return turns[position] if position < len(turns) else {"content": "(the script has ended)"}
         return {"content": "(the script has no conversation for this task)"}
