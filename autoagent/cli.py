@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +21,7 @@ from autoagent.evaluate import check as check_tasks
 from autoagent.evaluate import evaluate
 from autoagent.evaluate.job import JobFailed
 from autoagent.evaluate.tasks import discover, select
+from autoagent.guard import import_problem
 from autoagent.workspace import AGENT_IMPORT_PATH, EXAMPLE_TASKS, Workspace, WorkspaceError
 
 app = typer.Typer(
@@ -207,7 +211,7 @@ def eval_command(
         model = model or config.agent.model
         if config.agent.api_base:
             agent_kwargs.setdefault("api_base", config.agent.api_base)
-        if problem := workspaces.harness_problem(plan.workspace.harness):
+        if problem := import_problem(plan.workspace.harness):
             raise fail(problem)
     from autoagent.llm import model_problem  # LiteLLM is slow to import: only when needed
 
@@ -268,3 +272,110 @@ def check(
         display.console.print(f"[red]{len(unsound)} of {len(findings)} tasks are unsound.[/]")
         raise typer.Exit(1)
     display.console.print(f"[green]All {len(findings)} tasks are sound.[/]")
+
+
+def _workspace() -> Workspace:
+    workspace = Workspace.find()
+    if workspace is None:
+        raise fail("Not in an AutoAgent workspace (no autoagent.toml here or above). "
+                   "Create one with: autoagent init DIR", 2)  # fmt: skip
+    try:
+        workspace.config
+    except ConfigError as error:
+        raise fail(str(error), 2) from None
+    return workspace
+
+
+def _run_loop(workspace: Workspace, settings) -> str:
+    """Run the loop; the first Ctrl-C stops it cleanly, a second one at once."""
+    from autoagent.loop import Loop
+
+    def report(line: str) -> None:
+        display.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(line)}", highlight=False)
+
+    async def main() -> str:
+        loop = Loop(workspace, settings, report)
+        task = asyncio.current_task()
+
+        def on_interrupt() -> None:
+            if loop.stop_requested:
+                display.errors.print("Aborted.")
+                os._exit(130)
+            loop.stop_requested = True
+            report("Stopping: recording what this run has (Ctrl-C again to abort at once)")
+            task.cancel()
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_interrupt)
+        return await loop.run()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def run(
+    iterations: Annotated[int | None, typer.Option("--iterations", help="Stop after N experiments.")] = None,
+    hours: Annotated[float | None, typer.Option("--hours", help="Stop after this many hours.")] = None,
+    budget_usd: Annotated[
+        float | None, typer.Option("--budget-usd", help="Stop at this spend (task runs + meta-agent).")
+    ] = None,
+    meta_model: Annotated[str | None, typer.Option("--meta-model", help="The meta-agent's model.")] = None,
+) -> None:
+    """Improve the workspace's harness until a budget is spent or Ctrl-C; resumes after a crash."""
+    from autoagent.loop import RunError, Settings
+    from autoagent.strategies.budget import Budget
+
+    workspace = _workspace()
+    config = workspace.config
+    budget = Budget(
+        iterations if iterations is not None else config.budget.iterations,
+        hours if hours is not None else config.budget.hours,
+        budget_usd if budget_usd is not None else config.budget.usd,
+    )
+    if budget == Budget():
+        display.console.print("No budget set: the run goes on until you press Ctrl-C.")
+    settings = Settings.from_workspace(workspace, budget=budget, meta_model=meta_model)
+    try:
+        reason = _run_loop(workspace, settings)
+    except RunError as error:
+        raise fail(str(error)) from None
+    display.console.print(f"Stopped: {reason}. The ledger is {workspace.root / 'results.tsv'}")
+
+
+DEMO_NOTICE = (
+    "[bold yellow]This demo runs the whole loop offline with SCRIPTED models:[/] the task agent "
+    "and the meta-agent replay bundled scripts (autoagent/examples/scripts). What follows shows "
+    "the machinery working; [bold]the figures are not a measure of any real model.[/]"
+)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to create the demo workspace.")] = Path(
+        "autoagent-demo"
+    ),
+    iterations: Annotated[int, typer.Option("--iterations", help="Experiments after the baseline.")] = 3,
+) -> None:
+    """The loop end to end on the bundled example tasks, with scripted models; no key needed."""
+    from autoagent.loop import RunError, Settings
+    from autoagent.strategies.budget import Budget
+
+    display.console.print(DEMO_NOTICE)
+    if directory.exists() and any(directory.iterdir()):
+        raise fail(f"{directory} already exists; remove it or name another directory", 2)
+    workspace = workspaces.init(directory, model="scripted/examples")
+    display.console.print(f"Workspace: {workspace.root} (tasks: {', '.join(t.name for t in discover(workspace.tasks_dir))})")
+    settings = Settings.from_workspace(
+        workspace, meta_model="scripted/demo-meta", budget=Budget(iterations=iterations),
+        retry_wait_sec=1.0,
+    )  # fmt: skip
+    try:
+        _run_loop(workspace, settings)
+    except RunError as error:
+        raise fail(str(error)) from None
+    display.console.print(f"\n[bold]{workspace.root / 'results.tsv'}[/]")
+    display.console.print((workspace.root / "results.tsv").read_text(), highlight=False)
+    display.console.print(DEMO_NOTICE)
+    display.console.print(
+        "With a real model: autoagent init my-agent -m anthropic/claude-sonnet-4-5 && "
+        "cd my-agent && autoagent run --hours 8 --budget-usd 50"
+    )

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import autoagent  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm loads)
+from autoagent.spend import ROLE_ENV, Meter  # noqa: E402
 
 import litellm  # noqa: E402
 from litellm import CustomLLM  # noqa: E402
@@ -38,6 +39,7 @@ RETRYABLE = (
 )
 SCRIPTED = "scripted"
 BUNDLED_SCRIPTS = Path(__file__).parent / "examples" / "scripts"
+DEFAULT_SCRIPTED_PRICE = {"input": 1.0, "output": 5.0}  # USD per million tokens, made up
 
 
 @dataclass
@@ -82,10 +84,18 @@ async def complete(
     *,
     api_base: str | None = None,
     backoff: Backoff | None = None,
+    role: str | None = None,
     **settings: Any,
 ) -> Reply:
-    """Ask `model` for its next turn, retrying rate limits and outages with backoff."""
+    """Ask `model` for its next turn, retrying rate limits and outages with backoff.
+
+    Inside `autoagent run`, the call is refused once the run's budget is spent, and
+    its cost is recorded under `role` (default: $AUTOAGENT_ROLE, else "task").
+    """
     backoff = backoff or Backoff()
+    meter = Meter.from_env()
+    if meter is not None:  # refuse a call whose prompt alone would cross the budget
+        meter.check(role or os.environ.get(ROLE_ENV, "task"), prompt_cost(model, messages, tools))
     for attempt in range(backoff.attempts):
         try:
             response = await litellm.acompletion(
@@ -96,7 +106,14 @@ async def complete(
                 max_retries=0,  # one retry layer: this one
                 **settings,
             )
-            return _reply(response, retries=attempt)
+            reply = _reply(response, retries=attempt)
+            if meter is not None:
+                meter.record(
+                    role=role or os.environ.get(ROLE_ENV, "task"), model=model,
+                    cost_usd=reply.cost_usd, input_tokens=reply.input_tokens,
+                    output_tokens=reply.output_tokens,
+                )  # fmt: skip
+            return reply
         except RETRYABLE as error:
             if attempt == backoff.attempts - 1:
                 raise
@@ -152,14 +169,24 @@ def _arguments(raw: str | dict | None) -> dict[str, Any]:
 
 def cost_of(response: ModelResponse) -> float | None:
     """USD cost, or None when LiteLLM has no price for the model (a local server)."""
-    if (response.model or "").startswith(SCRIPTED) or response._hidden_params.get(
-        "custom_llm_provider"
-    ) == SCRIPTED:
-        return 0.0
+    if (response.model or "").startswith(f"{SCRIPTED}/"):
+        return _scripted_cost(response)
     try:
         return float(litellm.completion_cost(completion_response=response))
     except Exception:  # LiteLLM raises a bare Exception for unknown models
         return None
+
+
+def prompt_cost(model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> float:
+    """What the prompt of a call will cost, known before the call (0 when there is no price)."""
+    if model.startswith(f"{SCRIPTED}/"):
+        return _scripted_prompt_tokens(messages) * Script.load(model.split("/", 1)[1]).price["input"] / 1e6
+    try:
+        tokens = litellm.token_counter(model=model, messages=messages, tools=tools)
+        price = litellm.get_model_info(model).get("input_cost_per_token") or 0.0
+    except Exception:  # an unknown model (a local server): no price, no estimate
+        return 0.0
+    return tokens * price
 
 
 def _retry_after(error: Exception) -> float | None:
@@ -220,14 +247,17 @@ class Script:
          "tool_calls": [{"name": "bash", "arguments": {"command": "ls"}}]},
         {"content": "Done."}]}]}
     The turn replayed is the number of assistant messages already in the
-    conversation, so a script needs no state and serves concurrent trials.
+    conversation, so a script needs no state and serves concurrent trials. Token
+    counts are estimates, charged at a made-up `price_per_million` (input, output).
     """
 
     conversations: list[dict[str, Any]] = field(default_factory=list)
+    price: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SCRIPTED_PRICE))
 
     @classmethod
     def load(cls, name: str) -> Script:
-        return cls(json.loads(find_script(name).read_text())["conversations"])
+        data = json.loads(find_script(name).read_text())
+        return cls(data["conversations"], {**DEFAULT_SCRIPTED_PRICE, **data.get("price_per_million", {})})
 
     def turn(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         first_user = next((_text(m) for m in messages if m.get("role") == "user"), "")
@@ -249,6 +279,17 @@ def _text(message: dict[str, Any]) -> str:
     return str(content)
 
 
+def _scripted_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(len(_text(m)) for m in messages) // 4 + 1  # about 4 characters a token
+
+
+def _scripted_cost(response: ModelResponse) -> float:
+    """Scripted models charge a made-up price (per million tokens), so budgets can be tested."""
+    price = Script.load(response.model.split("/", 1)[1]).price
+    usage = response.usage
+    return (usage.prompt_tokens * price["input"] + usage.completion_tokens * price["output"]) / 1e6
+
+
 class ScriptedModel(CustomLLM):
     """LiteLLM provider `scripted`: replays a `Script`; token counts are estimates."""
 
@@ -268,7 +309,7 @@ class ScriptedModel(CustomLLM):
         message = Message(role="assistant", content=turn.get("content", ""), tool_calls=calls or None)
         if turn.get("reasoning"):
             message.reasoning_content = turn["reasoning"]
-        prompt = sum(len(_text(m)) for m in messages) // 4 + 1
+        prompt = _scripted_prompt_tokens(messages)
         completion = (len(turn.get("content", "")) + len(json.dumps(turn.get("tool_calls", [])))) // 4 + 1
         return ModelResponse(
             model=f"{SCRIPTED}/{model}",

@@ -17,10 +17,9 @@ from autoagent import config as settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 EXAMPLE_TASKS = Path(__file__).parent / "examples" / "tasks"
-BOUNDARY = "FIXED ADAPTER BOUNDARY"
 HARNESS = "agent.py"
 AGENT_IMPORT_PATH = "agent:AutoAgent"
-GITIGNORE = ".autoagent/\njobs/\n__pycache__/\n*.pyc\n"
+GITIGNORE = ".autoagent/\njobs/\nresults.tsv\n__pycache__/\n*.pyc\n"
 
 
 class WorkspaceError(ValueError):
@@ -151,35 +150,3 @@ def _git(directory: Path, *args: str) -> str:
     if completed.returncode != 0:
         raise WorkspaceError(f"git {' '.join(args)} failed in {directory}: {completed.stderr.strip()}")
     return completed.stdout
-
-
-def harness_problem(path: Path) -> str | None:
-    """Why `path` cannot serve as a harness (syntax, import, no AutoAgent), or None."""
-    source = path.read_text()
-    try:
-        compile(source, str(path), "exec")
-    except SyntaxError as error:
-        pointer = f"\n    {error.text.rstrip()}" if error.text else ""
-        return f"{path}, line {error.lineno}: {error.msg}{pointer}"
-    if BOUNDARY not in source:
-        return f"{path} has no `{BOUNDARY}` line: it is not an AutoAgent harness."
-    # Import it as Harbor will, in a fresh process, from the workspace.
-    probe = (
-        "import importlib, sys\n"
-        f"module = importlib.import_module({path.stem!r})\n"
-        "agent = getattr(module, 'AutoAgent', None)\n"
-        "sys.exit(0 if agent is not None else 3)\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", probe], cwd=path.parent, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
-    )  # fmt: skip
-    if completed.returncode == 3:
-        return f"{path} imports, but defines no class AutoAgent for Harbor to run."
-    if completed.returncode != 0:
-        lines = completed.stderr.strip().splitlines()
-        where = [l.strip() for l in lines if f'"{path}"' in l or f"{path.name}\", line" in l]
-        return f"{path} does not import: {lines[-1] if lines else 'unknown error'}" + (
-            f" ({where[-1]})" if where else ""
-        )
-    return None

@@ -65,7 +65,7 @@ def test_a_scripted_model_that_solves_a_real_task(tmp_path, scripts, monkeypatch
     result, trial_dir = trial_files(data)
     assert result["agent_info"]["name"] == "autoagent"
     usage = result["agent_result"]
-    assert usage["n_input_tokens"] > 0 and usage["n_output_tokens"] > 0 and usage["cost_usd"] == 0.0
+    assert usage["n_input_tokens"] > 0 and usage["n_output_tokens"] > 0 and usage["cost_usd"] > 0
 
     trajectory = trial_dir / "agent" / "trajectory.json"
     validator = TrajectoryValidator()

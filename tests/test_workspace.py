@@ -5,6 +5,7 @@ from typer.testing import CliRunner
 
 from autoagent import workspace
 from autoagent.cli import app
+from autoagent.guard import BOUNDARY, import_problem
 from autoagent.workspace import Workspace, WorkspaceError
 from tests.conftest import REAL_TASKS, flat
 
@@ -22,7 +23,7 @@ def test_init_scaffolds_and_commits_a_baseline(tmp_path):
     assert log.stdout.strip() == "AutoAgent baseline"
     status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True)
     assert status.stdout == ""
-    assert workspace.BOUNDARY in (root / "agent.py").read_text()
+    assert BOUNDARY in (root / "agent.py").read_text()
     assert "if this exact task disappeared" in (root / "program.md").read_text()
 
 
@@ -34,7 +35,7 @@ def test_init_refuses_to_overwrite_unless_forced(tmp_path):
     assert "already holds a workspace" in flat(result.output) and "--force" in result.output
     assert (tmp_path / "ws" / "agent.py").read_text() == "# my work\n"
     workspace.init(tmp_path / "ws", force=True)
-    assert workspace.BOUNDARY in (tmp_path / "ws" / "agent.py").read_text()
+    assert BOUNDARY in (tmp_path / "ws" / "agent.py").read_text()
 
 
 def test_init_copies_one_task_or_links_a_directory(tmp_path):
@@ -51,19 +52,19 @@ def test_a_harness_with_a_syntax_error_is_named_with_its_line(tmp_path):
     text = ws.harness.read_text().replace("MAX_TURNS = 30", "MAX_TURNS = = 30")
     ws.harness.write_text(text)
     line = text.splitlines().index("MAX_TURNS = = 30") + 1
-    problem = workspace.harness_problem(ws.harness)
+    problem = import_problem(ws.harness)
     assert problem.startswith(f"{ws.harness}, line {line}: invalid syntax")
 
 
 def test_a_harness_that_fails_at_import_says_why(tmp_path):
     ws = workspace.init(tmp_path / "ws")
     ws.harness.write_text(ws.harness.read_text().replace("MAX_TURNS = 30", "MAX_TURNS = undefined_name"))
-    problem = workspace.harness_problem(ws.harness)
+    problem = import_problem(ws.harness)
     assert "does not import: NameError: name 'undefined_name' is not defined" in problem
     assert "line" in problem
     ws.harness.write_text(ws.harness.read_text().replace("class AutoAgent(", "class Renamed("))
     ws.harness.write_text(ws.harness.read_text().replace("MAX_TURNS = undefined_name", "MAX_TURNS = 30"))
-    assert "defines no class AutoAgent" in workspace.harness_problem(ws.harness)
+    assert "defines no class AutoAgent" in import_problem(ws.harness)
 
 
 def test_eval_in_a_workspace_reports_bad_settings_and_harness(tmp_path, monkeypatch):

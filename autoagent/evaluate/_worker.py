@@ -6,14 +6,24 @@ Trial events go to the file descriptor in AUTOAGENT_EVENTS_FD as JSON lines.
 """
 
 import asyncio
+import ctypes
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
 from harbor.job import Job
 from harbor.models.job.config import JobConfig
 from harbor.trial.hooks import TrialHookEvent
+
+
+def die_with_parent() -> None:
+    """If the process that started us is killed, stop too (our sandboxes follow)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before we got here
+        sys.exit(1)
 
 
 async def main(config_path: str) -> None:
@@ -40,4 +50,5 @@ async def main(config_path: str) -> None:
 
 
 if __name__ == "__main__":
+    die_with_parent()
     asyncio.run(main(sys.argv[1]))

@@ -47,6 +47,8 @@ def category(exception_type: str | None) -> str | None:
         return "verifier"
     if exception_type == "CancelledError":
         return "cancelled"
+    if exception_type == "BudgetExceededError":
+        return "budget"
     return "agent"
 
 

@@ -79,6 +79,7 @@ class Jail:
 
     _process: asyncio.subprocess.Process | None = field(default=None, init=False)
     _init_pid: int | None = field(default=None, init=False)
+    _lifeline: int | None = field(default=None, init=False)
     _cgroup: Cgroup = field(default_factory=Cgroup, init=False)
     _accounts: dict[str, Account] = field(default_factory=dict, init=False)
 
@@ -101,19 +102,23 @@ class Jail:
         (self.directory / "io").mkdir(exist_ok=True)
         self._cgroup = Cgroup.create(self.name, self.cpus, self.memory_mb)
         info_read, info_write = os.pipe()
+        # The sandbox lives while this pipe is open: when we close it, or our process
+        # dies however it dies, its first process reads end-of-file and everything ends.
+        lifeline, self._lifeline = os.pipe()
         log = open(self.directory / "jail.log", "wb")
         try:
             self._process = await asyncio.create_subprocess_exec(
                 "unshare", "--mount", "--propagation", "private", "--",
-                "/bin/sh", "-c", self._launch_script(info_write),
+                "/bin/sh", "-c", self._launch_script(info_write, lifeline),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
-                pass_fds=(info_write,),
+                pass_fds=(info_write, lifeline),
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             )  # fmt: skip
         finally:
             os.close(info_write)
+            os.close(lifeline)
             log.close()
         try:
             ready = await asyncio.wait_for(self._process.stdout.readline(), timeout=60)
@@ -128,7 +133,7 @@ class Jail:
             raise JailError(f"the sandbox did not start: {detail or 'no output'}")
         self._init_pid = json.loads(info)["child-pid"]
 
-    def _launch_script(self, info_fd: int) -> str:
+    def _launch_script(self, info_fd: int, lifeline: int) -> str:
         lines = ["set -e"]
         for procs in self._cgroup.procs_files:
             lines.append(f"echo $$ > {shlex.quote(str(procs))}")
@@ -160,7 +165,8 @@ class Jail:
             "--cap-drop", "ALL", *caps,
             "--clearenv", "--setenv", "PATH", "/usr/sbin:/usr/bin:/sbin:/bin",
             "--info-fd", str(info_fd), "--chdir", "/",
-            "--", "/bin/sh", "-c", f"printf '{READY.decode().strip()}\\n'; exec sleep infinity",
+            "--", "/bin/sh", "-c",
+            f"printf '{READY.decode().strip()}\\n'; while read -r _ <&{lifeline}; do :; done",
         ]  # fmt: skip
         lines.append("exec " + shlex.join(bwrap))
         return "\n".join(lines)
@@ -257,6 +263,9 @@ class Jail:
 
     async def stop(self) -> None:
         """Kill every process of the sandbox; its mounts go with its mount namespace."""
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
         if self._init_pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._init_pid, signal.SIGKILL)

@@ -1,0 +1,86 @@
+"""Git as the run's memory: every candidate a commit under its own ref; the branch, the best.
+
+A candidate is committed on top of the best harness without moving the branch
+(refs/autoagent/candidates/<id>), so its diff and lineage stay reachable whatever
+the decision. Keeping it moves the branch there; discarding it puts the harness
+files back as the best commit has them. Only the harness files are touched:
+a human may edit program.md or anything else while a run goes on.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HARNESS_FILES = ("agent.py", ".agent")
+CANDIDATES = "refs/autoagent/candidates"
+
+
+class GitError(RuntimeError):
+    pass
+
+
+@dataclass
+class History:
+    root: Path
+
+    def git(self, *args: str, check: bool = True, input: str | None = None, raw: bool = False) -> str:
+        completed = subprocess.run(
+            ["git", "-c", "user.name=AutoAgent", "-c", "user.email=autoagent@localhost", *args],
+            cwd=self.root, capture_output=True, text=True, input=input,
+        )  # fmt: skip
+        if check and completed.returncode != 0:
+            raise GitError(f"git {' '.join(args)}: {completed.stderr.strip()}")
+        return completed.stdout if raw else completed.stdout.strip()
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD")
+
+    def present_harness_files(self) -> list[str]:
+        return [p for p in HARNESS_FILES if (self.root / p).exists()]
+
+    def commit_candidate(self, experiment_id: int, message: str) -> str:
+        """Commit the harness files as they are now, on top of HEAD, under the candidate's ref."""
+        self.git("add", "-A", "--", *self.present_harness_files())
+        tree = self.git("write-tree")
+        commit = self.git("commit-tree", tree, "-p", "HEAD", input=message)
+        self.git("update-ref", f"{CANDIDATES}/{experiment_id}", commit)
+        return commit
+
+    def candidate(self, experiment_id: int) -> str | None:
+        return self.git("rev-parse", "--verify", "-q", f"{CANDIDATES}/{experiment_id}", check=False) or None
+
+    def keep(self, commit: str) -> None:
+        """Move the branch to `commit` and make the harness files match it."""
+        self.git("update-ref", "HEAD", commit)
+        self.restore(commit)
+
+    def restore(self, commit: str | None = None) -> None:
+        """Put the harness files (tree and index) back as `commit` (default HEAD) has them."""
+        commit = commit or "HEAD"
+        tracked = [p for p in HARNESS_FILES if self.git("ls-tree", commit, "--", p)]
+        self.git("reset", "-q", commit, "--", *HARNESS_FILES)
+        if tracked:
+            self.git("checkout", commit, "--", *tracked)
+        self.git("clean", "-fdq", "--", *HARNESS_FILES)
+
+    def harness_changed(self) -> bool:
+        """Do the harness files differ from HEAD (edited, added or removed)?"""
+        return bool(self.git("status", "--porcelain", "--untracked-files=all", "--", *HARNESS_FILES))
+
+    def set_aside(self, directory: Path) -> Path:
+        """Save the uncommitted harness changes as a patch, then restore HEAD's harness."""
+        self.git("add", "-A", "--", *self.present_harness_files())
+        patch = directory / f"{int(time.time())}.patch"
+        directory.mkdir(parents=True, exist_ok=True)
+        patch.write_text(self.git("diff", "--cached", "HEAD", "--", *HARNESS_FILES, raw=True))
+        self.restore()
+        return patch
+
+    def show(self, commit: str, path: str) -> str:
+        return self.git("show", f"{commit}:{path}", raw=True)
+
+    def diff(self, old: str, new: str) -> str:
+        return self.git("diff", old, new, "--", *HARNESS_FILES, raw=True)

@@ -1,0 +1,358 @@
+"""`autoagent run`: the meta-agent proposes; code validates, evaluates, decides, records, reverts.
+
+    baseline first (experiment 0, the harness as the workspace has it)
+    until a budget is spent or Ctrl-C:
+        brief -> proposal -> commit -> validation -> smoke run on one task
+              -> evaluation -> decision -> keep (move the branch) or revert -> ledger
+
+The ledger is written before the workspace is changed, and the workspace is put
+back in order when a run starts (`recover`), so a run killed at any point resumes:
+a committed candidate is evaluated again, an unfinished proposal is thrown away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from autoagent import guard, spend
+from autoagent.evaluate import EvalResult, evaluate
+from autoagent.evaluate.results import Trial
+from autoagent.evaluate.tasks import TaskRef, discover, select
+from autoagent.history import History
+from autoagent.ledger import Experiment, Ledger, now
+from autoagent.meta import agent as meta_agent
+from autoagent.meta import brief
+from autoagent.meta.tools import MetaTools
+from autoagent.strategies.budget import Budget
+from autoagent.strategies.gate import Evaluation, Gate, ReferenceGate
+from autoagent.workspace import AGENT_IMPORT_PATH, Workspace
+
+
+class RunError(RuntimeError):
+    """The run cannot start or go on; the message says why and what to do."""
+
+
+@dataclass
+class Settings:
+    model: str
+    api_base: str | None = None
+    meta_model: str | None = None
+    meta_api_base: str | None = None
+    environment: str = "sandbox"
+    environment_kwargs: dict = field(default_factory=dict)
+    concurrency: int = 4
+    attempts: int = 1
+    include: list[str] | None = None
+    exclude: list[str] | None = None
+    budget: Budget = field(default_factory=Budget)
+    gate: Gate = field(default_factory=ReferenceGate)
+    limits: meta_agent.Limits = field(default_factory=meta_agent.Limits)
+    retry_wait_sec: float = 30.0  # after a failed proposal; doubles up to 10 minutes
+
+    @classmethod
+    def from_workspace(cls, workspace: Workspace, **overrides) -> Settings:
+        config = workspace.config
+        values = dict(
+            model=config.agent.model, api_base=config.agent.api_base,
+            meta_model=config.meta.model, meta_api_base=config.meta.api_base,
+            environment=config.run.environment, environment_kwargs=config.run.environment_kwargs,
+            concurrency=config.run.concurrency, attempts=config.run.attempts,
+            include=config.tasks.include or None, exclude=config.tasks.exclude or None,
+            budget=Budget(config.budget.iterations, config.budget.hours, config.budget.usd),
+        )  # fmt: skip
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+class Loop:
+    def __init__(self, workspace: Workspace, settings: Settings, report: Callable[[str], None] = print):
+        self.ws = workspace
+        self.settings = settings
+        self.report = report
+        self.ledger = Ledger(workspace.root)
+        self.history = History(workspace.root)
+        self.meter = spend.Meter(workspace.root / ".autoagent" / "spend.jsonl")
+        self.tasks: list[TaskRef] = select(
+            discover(workspace.ensure_tasks()), settings.include, settings.exclude
+        )
+        self.stop_requested = False
+        self._started = time.monotonic()
+        self._started_at = time.time()
+        self._spent_before = self.meter.spent()
+        self._done = 0  # proposals made (or failed) in this invocation
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    # -- the algorithm ------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Run until a budget is spent or a stop is requested; returns why it stopped."""
+        if not self.tasks:
+            raise RunError(f"No tasks in {self.ws.tasks_dir} after the include/exclude filters")
+        self._point_processes_at_the_meter()
+        pending = self.recover()
+        try:
+            if not any(e.status == "baseline" for e in self.ledger.experiments()):
+                await self.baseline()
+            if pending is not None:
+                self.report(f"experiment {pending.id}: the run stopped during it; evaluating it again")
+                await self.judge(pending)
+            failures = 0
+            while True:
+                reason = self.exhausted()
+                if reason:
+                    self.ledger.note("stop", reason=reason)
+                    return reason
+                candidate = await self.propose()
+                if candidate is None:  # the meta-agent failed; it is recorded; wait and retry
+                    failures += 1
+                    await asyncio.sleep(min(600.0, self.settings.retry_wait_sec * 2 ** (failures - 1)))
+                    continue
+                failures = 0
+                await self.judge(candidate)
+        except asyncio.CancelledError:
+            if not self.stop_requested:
+                raise
+            self._interrupted("stopped by the user (Ctrl-C)")
+            self.ledger.note("stop", reason="stopped by the user")
+            return "stopped by the user"
+
+    async def baseline(self) -> None:
+        self.report("experiment 0: the baseline, the harness as the workspace has it")
+        problem = guard.import_problem(self.ws.harness)
+        if problem:
+            raise RunError(f"The baseline harness cannot run: {problem}")
+        experiment = Experiment(0, "running", commit=self.history.head(), description="baseline")
+        self.ledger.save(experiment)
+        started = time.monotonic()
+        result = await self.evaluate(experiment)
+        self._record_evaluation(experiment, result)
+        experiment.timings["evaluate"] = time.monotonic() - started
+        self._finish(experiment, "baseline", "the starting point")
+
+    async def propose(self) -> Experiment | None:
+        """Ask the meta-agent for a candidate and commit it; None when it does not deliver."""
+        best = self._best()
+        experiment_id = self.ledger.next_id()
+        os.environ[spend.EXPERIMENT_ENV] = str(experiment_id)
+        self.report(f"experiment {experiment_id}: the meta-agent ({self.settings.meta_model}) is proposing")
+        tools = MetaTools(
+            root=self.ws.root, ledger=self.ledger, tasks=self.task_names,
+            baseline=self._baseline_harness(),
+            run_spot_check=lambda tasks: self.spot_check(experiment_id, tasks),
+        )  # fmt: skip
+        text = brief.render(
+            experiment_id=experiment_id, program=brief.program_text(self.ws.root),
+            harness=self.ws.harness.read_text(), experiments=self.ledger.experiments(),
+            best=best, visible=self.task_names,
+        )  # fmt: skip
+        started = time.monotonic()
+        log = self.ws.root / ".autoagent" / "meta" / f"{experiment_id}-{int(time.time())}.json"
+        try:
+            proposal = await meta_agent.propose(
+                tools, text, model=self.settings.meta_model or self.settings.model,
+                api_base=self.settings.meta_api_base, limits=self.settings.limits, log=log,
+            )  # fmt: skip
+        except meta_agent.MetaAgentError as error:
+            return self._no_proposal(experiment_id, str(error), log)
+        if not self.history.harness_changed():
+            return self._no_proposal(experiment_id, "it submitted no change", log)
+        submission = proposal.submission
+        commit = self.history.commit_candidate(
+            experiment_id, f"Experiment {experiment_id}: {submission.description}\n\n"
+            f"Hypothesis: {submission.hypothesis}\n",
+        )  # fmt: skip
+        experiment = Experiment(
+            experiment_id, "running", commit=commit, parent=best.commit, parent_id=best.id,
+            description=submission.description, hypothesis=submission.hypothesis,
+            expected_flips=submission.expected_flips, overfitting=submission.overfitting,
+            meta_log=str(log), timings={"propose": time.monotonic() - started},
+        )  # fmt: skip
+        self.ledger.save(experiment)
+        return experiment
+
+    async def judge(self, experiment: Experiment) -> None:
+        """Validate, smoke-run, evaluate and decide one committed candidate."""
+        self.history.restore(experiment.commit)  # evaluate exactly what was committed
+        parent = next(e for e in self.ledger.experiments() if e.id == experiment.parent_id)
+        started = time.monotonic()
+        problem = guard.harness_problem(self.ws.root, self._baseline_harness(), self.task_names)
+        experiment.timings["validate"] = time.monotonic() - started
+        if problem:
+            return self._reject(experiment, "crash", f"invalid harness: {problem}")
+        self.report(f"experiment {experiment.id}: smoke run")
+        started = time.monotonic()
+        smoke = await self.evaluate(experiment, [self._smoke_task(parent)], "smoke")
+        experiment.timings["smoke"] = time.monotonic() - started
+        experiment.job_dirs += smoke.job_dirs
+        problem = _harness_failure(smoke)
+        if problem:
+            return self._reject(experiment, "crash", f"the smoke run failed: {problem}")
+        self.report(f"experiment {experiment.id}: evaluating on {len(self.tasks)} tasks")
+        started = time.monotonic()
+        result = await self.evaluate(experiment)
+        experiment.timings["evaluate"] = time.monotonic() - started
+        self._record_evaluation(experiment, result)
+        if result.errors.get("budget"):
+            return self._reject(experiment, "interrupted", "the budget ran out during the evaluation")
+        decision = self.settings.gate.decide(
+            Evaluation(parent.passed or 0, parent.total or 0, parent.avg_score or 0.0,
+                       self.history.show(parent.commit, "agent.py")),
+            Evaluation(result.passed, result.total, result.score, self.ws.harness.read_text()),
+        )  # fmt: skip
+        if decision.keep:
+            self.history.keep(experiment.commit)
+            self._finish(experiment, "keep", decision.reason)
+        else:
+            self._reject(experiment, "discard", decision.reason)
+
+    # -- evaluation -----------------------------------------------------------------
+
+    async def evaluate(self, experiment: Experiment, tasks: list[TaskRef] | None = None,
+                       label: str = "eval") -> EvalResult:  # fmt: skip
+        os.environ[spend.EXPERIMENT_ENV] = str(experiment.id)  # the trials' spend is this experiment's
+        result = await evaluate(
+            self.ws.tasks_dir, AGENT_IMPORT_PATH, model=self.settings.model,
+            agent_kwargs={"api_base": self.settings.api_base} if self.settings.api_base else None,
+            environment=self.settings.environment,
+            environment_kwargs=self.settings.environment_kwargs,
+            n_concurrent=self.settings.concurrency,
+            attempts=1 if tasks else self.settings.attempts,
+            jobs_dir=self.ws.jobs_dir, job_prefix=f"exp{experiment.id}-{label}",
+            tasks=tasks or self.tasks, cwd=self.ws.root,
+        )  # fmt: skip
+        if label == "eval":
+            experiment.job_dirs += result.job_dirs
+        return result
+
+    async def spot_check(self, experiment_id: int, names: list[str]) -> tuple[str, list[Trial]]:
+        chosen = [t for t in self.tasks if t.name in names]
+        number = len(list(self.ws.jobs_dir.glob(f"exp{experiment_id}-spot*"))) + 1
+        self.report(f"experiment {experiment_id}: spot check on {', '.join(names)}")
+        result = await evaluate(
+            self.ws.tasks_dir, AGENT_IMPORT_PATH, model=self.settings.model,
+            agent_kwargs={"api_base": self.settings.api_base} if self.settings.api_base else None,
+            environment=self.settings.environment,
+            environment_kwargs=self.settings.environment_kwargs,
+            n_concurrent=self.settings.concurrency, jobs_dir=self.ws.jobs_dir,
+            job_prefix=f"exp{experiment_id}-spot{number}", tasks=chosen, cwd=self.ws.root,
+        )  # fmt: skip
+        return f"spot-{number}", result.trials
+
+    def _record_evaluation(self, experiment: Experiment, result: EvalResult) -> None:
+        experiment.avg_score, experiment.passed, experiment.total = result.score, result.passed, result.total
+        experiment.task_scores = {task.name: task.reward for task in result.tasks}
+        experiment.trials = [asdict(trial) for trial in result.trials]
+        parent = next((e for e in self.ledger.experiments() if e.id == experiment.parent_id), None)
+        if parent is not None:
+            before = {t for t, s in parent.task_scores.items() if s >= 1.0}
+            after = {t for t, s in experiment.task_scores.items() if s >= 1.0}
+            experiment.flips = {"fixed": sorted(after - before), "broken": sorted(before - after)}
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _finish(self, experiment: Experiment, status: str, reason: str) -> None:
+        experiment.status, experiment.reason, experiment.finished_at = status, reason, now()
+        experiment.cost_usd = {
+            role: self.meter.spent(role=role, experiment=str(experiment.id)) for role in ("task", "meta")
+        }
+        self.ledger.save(experiment)
+        self._done += experiment.id > 0
+        score = "" if experiment.passed is None else f" · passed {experiment.passed}/{experiment.total}"
+        self.report(f"experiment {experiment.id}: {status}{score} · {reason}")
+
+    def _no_proposal(self, experiment_id: int, reason: str, log: Path) -> None:
+        """A failed proposal: recorded (and counted as an iteration), never the end of the run."""
+        self.history.restore()
+        self.ledger.note("meta_failure", experiment=experiment_id, reason=reason, log=str(log))
+        self._done += 1
+        self.report(f"experiment {experiment_id}: no proposal from the meta-agent: {reason}")
+
+    def _reject(self, experiment: Experiment, status: str, reason: str) -> None:
+        self.history.restore()  # the best harness, as the branch has it
+        self._finish(experiment, status, reason)
+
+    def _interrupted(self, reason: str) -> None:
+        running = [e for e in self.ledger.experiments() if not e.final]
+        for experiment in running:
+            self._reject(experiment, "interrupted", reason)
+        if not running:
+            self.history.restore()
+
+    def recover(self) -> Experiment | None:
+        """Make the workspace agree with the ledger; return a committed candidate to redo."""
+        best = self.ledger.best()
+        if best is not None and best.commit and self.history.head() != best.commit:
+            self.history.git("update-ref", "HEAD", best.commit)  # the ledger is the truth
+        pending = None
+        for experiment in self.ledger.experiments():
+            if experiment.final:
+                continue
+            if experiment.id == 0:
+                continue  # a baseline cut short is simply run again
+            if experiment.commit and self.history.candidate(experiment.id):
+                experiment.job_dirs, experiment.timings = [], {}
+                pending = experiment
+            else:
+                self._reject(experiment, "interrupted", "the run stopped before it was committed")
+        if pending is None and self.history.harness_changed():
+            if best is None:  # a first run: what the user has in agent.py is the baseline
+                self.history.git("add", "-A", "--", *self.history.present_harness_files())
+                self.history.git("commit", "-q", "-m", "The harness as autoagent run found it")
+            else:  # an unfinished proposal: set it aside, never lose it silently
+                patch = self.history.set_aside(self.ws.root / ".autoagent" / "set-aside")
+                self.report(f"uncommitted changes to the harness were set aside in {patch}")
+        return pending
+
+    def exhausted(self) -> str | None:
+        reason = self.settings.budget.exhausted(
+            iterations=self._done,
+            hours=(time.monotonic() - self._started) / 3600,
+            usd=self.meter.spent() - self._spent_before,
+        )
+        if reason is None and self.meter.refusals(since=self._started_at):
+            spent = self.meter.spent() - self._spent_before
+            reason = f"${spent:.4f} spent; the next model call would cross --budget-usd {self.settings.budget.usd:g}"
+        return reason
+
+    def _point_processes_at_the_meter(self) -> None:
+        """Every process this run starts records its model calls in one meter."""
+        os.environ[spend.FILE_ENV] = str(self.meter.path)
+        os.environ[spend.ROLE_ENV] = "task"
+        if self.settings.budget.usd is not None:
+            os.environ[spend.BUDGET_ENV] = str(self._spent_before + self.settings.budget.usd)
+        self.meter.budget_usd = self.settings.budget.usd and self._spent_before + self.settings.budget.usd
+
+    def _best(self) -> Experiment:
+        best = self.ledger.best()
+        if best is None:
+            raise RunError("The ledger has no baseline")
+        return best
+
+    def _baseline_harness(self) -> str:
+        baseline = next(e for e in self.ledger.experiments() if e.status == "baseline")
+        return self.history.show(baseline.commit, "agent.py")
+
+    def _smoke_task(self, parent: Experiment) -> TaskRef:
+        """A task the parent passes, if any: a candidate that breaks it is broken."""
+        passed = [t for t in self.tasks if parent.task_scores.get(t.name, 0.0) >= 1.0]
+        return (passed or self.tasks)[0]
+
+
+def _harness_failure(smoke: EvalResult) -> str | None:
+    """Did the harness itself break (a Python error, no trace), rather than fail the task?"""
+    for trial in smoke.trials:
+        kind = (trial.error or "").split(":")[0]
+        if trial.category == "agent" and isinstance(getattr(builtins, kind, None), type):
+            return f"{trial.error} (see {Path(trial.trial_dir) / 'exception.txt'})"
+        if trial.category in (None, "agent") and not (Path(trial.trial_dir) / "agent" / "trajectory.json").exists():
+            return f"the harness wrote no trajectory (see {trial.trial_dir})"
+    return None

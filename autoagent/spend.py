@@ -1,0 +1,78 @@
+"""The spend meter: what every model call of a run cost, by role, across processes.
+
+`autoagent run` points every process it starts at one file (AUTOAGENT_SPEND_FILE).
+Each model call appends a line to it; before a call, the model layer refuses to
+go on once the run's budget (AUTOAGENT_BUDGET_USD) is spent. So a budget holds
+even inside an evaluation, and the spend by role (the task agent, the meta-agent)
+can always be traced to one file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from autoagent import jsonl
+
+FILE_ENV = "AUTOAGENT_SPEND_FILE"
+BUDGET_ENV = "AUTOAGENT_BUDGET_USD"
+ROLE_ENV = "AUTOAGENT_ROLE"
+EXPERIMENT_ENV = "AUTOAGENT_EXPERIMENT"
+
+
+class BudgetExceededError(RuntimeError):
+    """The run's USD budget is spent. (Harbor knows this name: not retried.)"""
+
+
+@dataclass
+class Meter:
+    path: Path
+    budget_usd: float | None = None
+
+    @classmethod
+    def from_env(cls) -> Meter | None:
+        path = os.environ.get(FILE_ENV)
+        if not path:
+            return None
+        budget = os.environ.get(BUDGET_ENV)
+        return cls(Path(path), float(budget) if budget else None)
+
+    def record(self, *, role: str, model: str, cost_usd: float | None,
+               input_tokens: int, output_tokens: int) -> None:  # fmt: skip
+        self._append({
+            "time": time.time(), "role": role,
+            "experiment": os.environ.get(EXPERIMENT_ENV), "model": model,
+            "cost_usd": cost_usd, "input_tokens": input_tokens, "output_tokens": output_tokens,
+        })  # fmt: skip
+
+    def _append(self, entry: dict) -> None:
+        jsonl.append(self.path, entry)
+
+    def entries(self) -> list[dict]:
+        return jsonl.read(self.path)
+
+    def spent(self, role: str | None = None, experiment: str | None = None) -> float:
+        return sum(
+            entry["cost_usd"] or 0.0
+            for entry in self.entries()
+            if (role is None or entry["role"] == role)
+            and (experiment is None or entry["experiment"] == experiment)
+        )
+
+    def refusals(self, since: float = 0.0) -> int:
+        return sum(1 for entry in self.entries() if entry.get("refused") and entry["time"] >= since)
+
+    def check(self, role: str, next_cost: float = 0.0) -> None:
+        """Refuse a call that would take the spend past the budget (and record the refusal)."""
+        if self.budget_usd is None:
+            return
+        spent = self.spent()
+        if spent + next_cost > self.budget_usd:
+            self._append({"time": time.time(), "role": role, "experiment": os.environ.get(EXPERIMENT_ENV),
+                          "cost_usd": 0.0, "refused": True, "next_cost_usd": next_cost})  # fmt: skip
+            raise BudgetExceededError(
+                f"The run's budget of ${self.budget_usd:.2f} is spent: ${spent:.4f} so far, "
+                f"and the next model call's prompt alone costs ${next_cost:.4f}"
+            )
