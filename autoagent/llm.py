@@ -9,37 +9,46 @@ runs offline: tests, the demo, CI.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
 import random
-import re
-import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import autoagent  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm loads)
-from autoagent.spend import ROLE_ENV, Meter  # noqa: E402
+from autoagent import scripted
+from autoagent.spend import ROLE_ENV, Meter
 
-import litellm  # noqa: E402
-from litellm import CustomLLM  # noqa: E402
-from litellm.types.utils import ChatCompletionMessageToolCall, Function, Message, ModelResponse, Usage  # noqa: E402
+if TYPE_CHECKING:
+    from litellm import ModelResponse
 
 logger = logging.getLogger(__name__)
-litellm.suppress_debug_info = True
+SCRIPTED = scripted.PROVIDER
 
-# Worth another try: the provider is busy, down for a moment, or the connection dropped.
-RETRYABLE = (
-    litellm.RateLimitError,
-    litellm.APIConnectionError,
-    litellm.InternalServerError,
-    litellm.ServiceUnavailableError,
-    litellm.Timeout,
-)
-SCRIPTED = "scripted"
-BUNDLED_SCRIPTS = Path(__file__).parent / "examples" / "scripts"
-DEFAULT_SCRIPTED_PRICE = {"input": 1.0, "output": 5.0}  # USD per million tokens, made up
+
+@functools.cache
+def _litellm():
+    """LiteLLM, imported on first use: it takes seconds, and most commands never call a model."""
+    import litellm
+
+    litellm.suppress_debug_info = True
+    scripted.register(litellm)
+    return litellm
+
+
+@functools.cache
+def _retryable() -> tuple[type[Exception], ...]:
+    """Worth another try: the provider is busy, down for a moment, or the connection dropped."""
+    litellm = _litellm()
+    return (
+        litellm.RateLimitError,
+        litellm.APIConnectionError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+        litellm.Timeout,
+    )
 
 
 @dataclass
@@ -98,7 +107,7 @@ async def complete(
         meter.check(role or os.environ.get(ROLE_ENV, "task"), prompt_cost(model, messages, tools))
     for attempt in range(backoff.attempts):
         try:
-            response = await litellm.acompletion(
+            response = await _litellm().acompletion(
                 model=model,
                 messages=messages,
                 tools=tools or None,
@@ -114,7 +123,7 @@ async def complete(
                     output_tokens=reply.output_tokens,
                 )  # fmt: skip
             return reply
-        except RETRYABLE as error:
+        except _retryable() as error:
             if attempt == backoff.attempts - 1:
                 raise
             delay = backoff.delay(attempt, error)
@@ -170,9 +179,9 @@ def _arguments(raw: str | dict | None) -> dict[str, Any]:
 def cost_of(response: ModelResponse) -> float | None:
     """USD cost, or None when LiteLLM has no price for the model (a local server)."""
     if (response.model or "").startswith(f"{SCRIPTED}/"):
-        return _scripted_cost(response)
+        return scripted.cost(response)
     try:
-        return float(litellm.completion_cost(completion_response=response))
+        return float(_litellm().completion_cost(completion_response=response))
     except Exception:  # LiteLLM raises a bare Exception for unknown models
         return None
 
@@ -180,8 +189,9 @@ def cost_of(response: ModelResponse) -> float | None:
 def prompt_cost(model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> float:
     """What the prompt of a call will cost, known before the call (0 when there is no price)."""
     if model.startswith(f"{SCRIPTED}/"):
-        return _scripted_prompt_tokens(messages) * Script.load(model.split("/", 1)[1]).price["input"] / 1e6
+        return scripted.prompt_cost(model, messages)
     try:
+        litellm = _litellm()
         tokens = litellm.token_counter(model=model, messages=messages, tools=tools)
         price = litellm.get_model_info(model).get("input_cost_per_token") or 0.0
     except Exception:  # an unknown model (a local server): no price, no estimate
@@ -202,10 +212,11 @@ def model_problem(model: str, api_base: str | None = None) -> str | None:
     """Why LiteLLM cannot call `model`, in one sentence; None if it can."""
     if model.startswith(f"{SCRIPTED}/"):
         try:
-            find_script(model.split("/", 1)[1])
+            scripted.find_script(model.split("/", 1)[1])
         except FileNotFoundError as error:
             return str(error)
         return None
+    litellm = _litellm()
     try:
         _, provider, _, _ = litellm.get_llm_provider(model, api_base=api_base)
     except Exception:
@@ -217,106 +228,3 @@ def model_problem(model: str, api_base: str | None = None) -> str | None:
     if "/" not in model and provider and model not in litellm.model_cost:
         return f"LiteLLM does not know the model {model!r}; prefix its provider, e.g. {provider}/{model}."
     return None
-
-
-# -- scripted models ----------------------------------------------------------------
-
-
-def find_script(name: str) -> Path:
-    """`scripted/<name>`: a JSON file, found by path, in $AUTOAGENT_SCRIPTS, or bundled."""
-    candidates = [Path(name)] if name.endswith(".json") else []
-    for directory in filter(None, os.environ.get("AUTOAGENT_SCRIPTS", "").split(os.pathsep)):
-        candidates.append(Path(directory) / f"{name}.json")
-    candidates.append(BUNDLED_SCRIPTS / f"{name}.json")
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        f"No script for the model scripted/{name}: looked for "
-        + ", ".join(str(p) for p in candidates)
-    )
-
-
-@dataclass
-class Script:
-    """Conversations chosen by regexes on the first user message (`match`) and the
-    system prompt (`system`, optional); turns by position.
-
-    {"conversations": [{"match": "greeting", "system": "verify", "turns": [
-        {"content": "...", "reasoning": "...",
-         "tool_calls": [{"name": "bash", "arguments": {"command": "ls"}}]},
-        {"content": "Done."}]}]}
-    The turn replayed is the number of assistant messages already in the
-    conversation, so a script needs no state and serves concurrent trials. Token
-    counts are estimates, charged at a made-up `price_per_million` (input, output).
-    """
-
-    conversations: list[dict[str, Any]] = field(default_factory=list)
-    price: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SCRIPTED_PRICE))
-
-    @classmethod
-    def load(cls, name: str) -> Script:
-        data = json.loads(find_script(name).read_text())
-        return cls(data["conversations"], {**DEFAULT_SCRIPTED_PRICE, **data.get("price_per_million", {})})
-
-    def turn(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        first_user = next((_text(m) for m in messages if m.get("role") == "user"), "")
-        system = next((_text(m) for m in messages if m.get("role") == "system"), "")
-        position = sum(1 for m in messages if m.get("role") == "assistant")
-        for conversation in self.conversations:
-            if re.search(conversation.get("match", ""), first_user, re.IGNORECASE) and re.search(
-                conversation.get("system", ""), system, re.IGNORECASE
-            ):
-                turns = conversation["turns"]
-                return turns[position] if position < len(turns) else {"content": "(the script has ended)"}
-        return {"content": "(the script has no conversation for this task)"}
-
-
-def _text(message: dict[str, Any]) -> str:
-    content = message.get("content") or ""
-    if isinstance(content, list):
-        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content)
-
-
-def _scripted_prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    return sum(len(_text(m)) for m in messages) // 4 + 1  # about 4 characters a token
-
-
-def _scripted_cost(response: ModelResponse) -> float:
-    """Scripted models charge a made-up price (per million tokens), so budgets can be tested."""
-    price = Script.load(response.model.split("/", 1)[1]).price
-    usage = response.usage
-    return (usage.prompt_tokens * price["input"] + usage.completion_tokens * price["output"]) / 1e6
-
-
-class ScriptedModel(CustomLLM):
-    """LiteLLM provider `scripted`: replays a `Script`; token counts are estimates."""
-
-    async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
-        return self.completion(model, messages, *args, **kwargs)
-
-    def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
-        turn = Script.load(model).turn(messages)
-        calls = [
-            ChatCompletionMessageToolCall(
-                id=f"call_{uuid.uuid4().hex[:12]}",
-                type="function",
-                function=Function(name=c["name"], arguments=json.dumps(c.get("arguments", {}))),
-            )
-            for c in turn.get("tool_calls", [])
-        ]
-        message = Message(role="assistant", content=turn.get("content", ""), tool_calls=calls or None)
-        if turn.get("reasoning"):
-            message.reasoning_content = turn["reasoning"]
-        prompt = _scripted_prompt_tokens(messages)
-        completion = (len(turn.get("content", "")) + len(json.dumps(turn.get("tool_calls", [])))) // 4 + 1
-        return ModelResponse(
-            model=f"{SCRIPTED}/{model}",
-            choices=[{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
-            usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
-        )
-
-
-if not any(item["provider"] == SCRIPTED for item in litellm.custom_provider_map):
-    litellm.custom_provider_map.append({"provider": SCRIPTED, "custom_handler": ScriptedModel()})

@@ -109,11 +109,11 @@ class Jail:
         try:
             self._process = await asyncio.create_subprocess_exec(
                 "unshare", "--mount", "--propagation", "private", "--",
-                "/bin/sh", "-c", self._launch_script(info_write, lifeline),
-                stdin=asyncio.subprocess.DEVNULL,
+                "/bin/sh", "-c", self._launch_script(info_write),
+                stdin=lifeline,  # handed down to the sandbox's first process
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
-                pass_fds=(info_write, lifeline),
+                pass_fds=(info_write,),
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             )  # fmt: skip
         finally:
@@ -133,7 +133,7 @@ class Jail:
             raise JailError(f"the sandbox did not start: {detail or 'no output'}")
         self._init_pid = json.loads(info)["child-pid"]
 
-    def _launch_script(self, info_fd: int, lifeline: int) -> str:
+    def _launch_script(self, info_fd: int) -> str:
         lines = ["set -e"]
         for procs in self._cgroup.procs_files:
             lines.append(f"echo $$ > {shlex.quote(str(procs))}")
@@ -166,7 +166,7 @@ class Jail:
             "--clearenv", "--setenv", "PATH", "/usr/sbin:/usr/bin:/sbin:/bin",
             "--info-fd", str(info_fd), "--chdir", "/",
             "--", "/bin/sh", "-c",
-            f"printf '{READY.decode().strip()}\\n'; while read -r _ <&{lifeline}; do :; done",
+            f"printf '{READY.decode().strip()}\\n'; while read -r _; do :; done",
         ]  # fmt: skip
         lines.append("exec " + shlex.join(bwrap))
         return "\n".join(lines)

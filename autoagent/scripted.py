@@ -1,0 +1,129 @@
+"""`scripted/<name>` models: replay a scripted conversation, so everything runs offline.
+
+A script is a JSON file (found by path, in $AUTOAGENT_SCRIPTS, or bundled in
+autoagent/examples/scripts). The unchanged harness and meta-agent run against it
+as against any LiteLLM model; only the model's answers are canned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROVIDER = "scripted"
+BUNDLED_SCRIPTS = Path(__file__).parent / "examples" / "scripts"
+DEFAULT_PRICE = {"input": 1.0, "output": 5.0}  # USD per million tokens, made up
+
+
+def find_script(name: str) -> Path:
+    """`scripted/<name>`: a JSON file, found by path, in $AUTOAGENT_SCRIPTS, or bundled."""
+    candidates = [Path(name)] if name.endswith(".json") else []
+    for directory in filter(None, os.environ.get("AUTOAGENT_SCRIPTS", "").split(os.pathsep)):
+        candidates.append(Path(directory) / f"{name}.json")
+    candidates.append(BUNDLED_SCRIPTS / f"{name}.json")
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"No script for the model scripted/{name}: looked for "
+        + ", ".join(str(p) for p in candidates)
+    )
+
+
+@dataclass
+class Script:
+    """Conversations chosen by regexes on the first user message (`match`) and the
+    system prompt (`system`, optional); turns by position.
+
+    {"conversations": [{"match": "greeting", "system": "verify", "turns": [
+        {"content": "...", "reasoning": "...",
+         "tool_calls": [{"name": "bash", "arguments": {"command": "ls"}}]},
+        {"content": "Done."}]}]}
+    The turn replayed is the number of assistant messages already in the
+    conversation, so a script needs no state and serves concurrent trials. Token
+    counts are estimates, charged at a made-up `price_per_million` (input, output).
+    """
+
+    conversations: list[dict[str, Any]] = field(default_factory=list)
+    price: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICE))
+
+    @classmethod
+    def load(cls, name: str) -> Script:
+        data = json.loads(find_script(name).read_text())
+        return cls(data["conversations"], {**DEFAULT_PRICE, **data.get("price_per_million", {})})
+
+    def turn(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        first_user = next((_text(m) for m in messages if m.get("role") == "user"), "")
+        system = next((_text(m) for m in messages if m.get("role") == "system"), "")
+        position = sum(1 for m in messages if m.get("role") == "assistant")
+        for conversation in self.conversations:
+            if re.search(conversation.get("match", ""), first_user, re.IGNORECASE) and re.search(
+                conversation.get("system", ""), system, re.IGNORECASE
+            ):
+                turns = conversation["turns"]
+                return turns[position] if position < len(turns) else {"content": "(the script has ended)"}
+        return {"content": "(the script has no conversation for this task)"}
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content") or ""
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content)
+
+
+def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(len(_text(m)) for m in messages) // 4 + 1  # about 4 characters a token
+
+
+def prompt_cost(model: str, messages: list[dict[str, Any]]) -> float:
+    return _prompt_tokens(messages) * Script.load(model.split("/", 1)[1]).price["input"] / 1e6
+
+
+def cost(response: Any) -> float:
+    """Scripted models charge a made-up price (per million tokens), so budgets can be tested."""
+    price = Script.load(response.model.split("/", 1)[1]).price
+    usage = response.usage
+    return (usage.prompt_tokens * price["input"] + usage.completion_tokens * price["output"]) / 1e6
+
+
+def register(litellm: Any) -> None:
+    """Make `scripted/<name>` a LiteLLM provider (called when LiteLLM is first imported)."""
+    if any(item["provider"] == PROVIDER for item in litellm.custom_provider_map):
+        return
+    from litellm import CustomLLM
+    from litellm.types.utils import ChatCompletionMessageToolCall, Function, Message, ModelResponse, Usage
+
+    class ScriptedModel(CustomLLM):
+        """LiteLLM provider `scripted`: replays a `Script`; token counts are estimates."""
+
+        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
+            return self.completion(model, messages, *args, **kwargs)
+
+        def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
+            turn = Script.load(model).turn(messages)
+            calls = [
+                ChatCompletionMessageToolCall(
+                    id=f"call_{uuid.uuid4().hex[:12]}",
+                    type="function",
+                    function=Function(name=c["name"], arguments=json.dumps(c.get("arguments", {}))),
+                )
+                for c in turn.get("tool_calls", [])
+            ]
+            message = Message(role="assistant", content=turn.get("content", ""), tool_calls=calls or None)
+            if turn.get("reasoning"):
+                message.reasoning_content = turn["reasoning"]
+            prompt = _prompt_tokens(messages)
+            completion = (len(turn.get("content", "")) + len(json.dumps(turn.get("tool_calls", [])))) // 4 + 1
+            return ModelResponse(
+                model=f"{PROVIDER}/{model}",
+                choices=[{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
+                usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
+            )
+
+    litellm.custom_provider_map.append({"provider": PROVIDER, "custom_handler": ScriptedModel()})
