@@ -2,8 +2,8 @@
 
 `complete()` is the only call the harness and the meta-agent make. Any LiteLLM name
 works (`anthropic/...`, `openai/...`, `hosted_vllm/...` with `api_base`), and so do
-`scripted/<name>` models, which replay a scripted conversation so that everything
-runs offline: tests, the demo, CI.
+`scripted/<name>` models (see `scripted.py`), which replay a scripted conversation so
+that everything runs offline: tests, the demo, CI.
 """
 
 from __future__ import annotations
@@ -101,10 +101,21 @@ async def complete(
     Inside `autoagent run`, the call is refused once the run's budget is spent, and
     its cost is recorded under `role` (default: $AUTOAGENT_ROLE, else "task").
     """
-    backoff = backoff or Backoff()
+    role = role or os.environ.get(ROLE_ENV, "task")
     meter = Meter.from_env()
     if meter is not None:  # refuse a call whose prompt alone would cross the budget
-        meter.check(role or os.environ.get(ROLE_ENV, "task"), prompt_cost(model, messages, tools))
+        meter.check(role, prompt_cost(model, messages, tools))
+    if model.startswith(f"{SCRIPTED}/"):
+        reply = _scripted_reply(scripted.answer(model, messages))
+    else:
+        reply = await _with_retries(model, messages, tools, api_base, backoff or Backoff(), settings)
+    if meter is not None:
+        meter.record(role=role, model=model, cost_usd=reply.cost_usd,
+                     input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)  # fmt: skip
+    return reply
+
+
+async def _with_retries(model, messages, tools, api_base, backoff: Backoff, settings) -> Reply:
     for attempt in range(backoff.attempts):
         try:
             response = await _litellm().acompletion(
@@ -115,14 +126,7 @@ async def complete(
                 max_retries=0,  # one retry layer: this one
                 **settings,
             )
-            reply = _reply(response, retries=attempt)
-            if meter is not None:
-                meter.record(
-                    role=role or os.environ.get(ROLE_ENV, "task"), model=model,
-                    cost_usd=reply.cost_usd, input_tokens=reply.input_tokens,
-                    output_tokens=reply.output_tokens,
-                )  # fmt: skip
-            return reply
+            return _reply(response, retries=attempt)
         except _retryable() as error:
             if attempt == backoff.attempts - 1:
                 raise
@@ -163,6 +167,25 @@ def _reply(response: ModelResponse, retries: int) -> Reply:
         cached_tokens=getattr(details, "cached_tokens", 0) or 0,
         cost_usd=cost_of(response),
         retries=retries,
+    )
+
+
+def _scripted_reply(turn: dict[str, Any]) -> Reply:
+    message: dict[str, Any] = {"role": "assistant", "content": turn["content"]}
+    if turn["tool_calls"]:
+        message["tool_calls"] = [
+            {"id": c["id"], "type": "function",
+             "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+            for c in turn["tool_calls"]
+        ]  # fmt: skip
+    return Reply(
+        message=message,
+        content=turn["content"],
+        reasoning=turn["reasoning"],
+        tool_calls=[ToolCall(c["id"], c["name"], c["arguments"]) for c in turn["tool_calls"]],
+        input_tokens=turn["prompt_tokens"],
+        output_tokens=turn["completion_tokens"],
+        cost_usd=turn["cost_usd"],
     )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from autoagent import guard, spend
 from autoagent.evaluate import EvalResult, evaluate
+from autoagent.evaluate.job import Worker
 from autoagent.evaluate.results import Trial
 from autoagent.evaluate.tasks import TaskRef, discover, select
 from autoagent.history import History
@@ -111,13 +112,16 @@ class Loop:
                 if reason:
                     self.ledger.note("stop", reason=reason)
                     return reason
-                candidate = await self.propose()
+                async with Worker(self.ws.root, self.settings.model) as worker:
+                    await worker.start(self.ws.jobs_dir)  # it warms up while the meta-agent works
+                    candidate = await self.propose()
+                    if candidate is not None:
+                        await self.judge(candidate, worker)
                 if candidate is None:  # the meta-agent failed; it is recorded; wait and retry
                     failures += 1
                     await asyncio.sleep(min(600.0, self.settings.retry_wait_sec * 2 ** (failures - 1)))
                     continue
                 failures = 0
-                await self.judge(candidate)
         except asyncio.CancelledError:
             if not self.stop_requested:
                 raise
@@ -179,8 +183,11 @@ class Loop:
         self.ledger.save(experiment)
         return experiment
 
-    async def judge(self, experiment: Experiment) -> None:
+    async def judge(self, experiment: Experiment, worker: Worker | None = None) -> None:
         """Validate, smoke-run, evaluate and decide one committed candidate."""
+        if worker is None:
+            async with Worker(self.ws.root, self.settings.model) as worker:
+                return await self.judge(experiment, worker)
         self.history.restore(experiment.commit)  # evaluate exactly what was committed
         parent = next(e for e in self.ledger.experiments() if e.id == experiment.parent_id)
         started = time.monotonic()
@@ -190,7 +197,7 @@ class Loop:
             return self._reject(experiment, "crash", f"invalid harness: {problem}")
         self.report(f"experiment {experiment.id}: smoke run")
         started = time.monotonic()
-        smoke = await self.evaluate(experiment, [self._smoke_task(parent)], "smoke")
+        smoke = await self.evaluate(experiment, [self._smoke_task(parent)], "smoke", worker)
         experiment.timings["smoke"] = time.monotonic() - started
         experiment.job_dirs += smoke.job_dirs
         problem = _harness_failure(smoke)
@@ -198,7 +205,7 @@ class Loop:
             return self._reject(experiment, "crash", f"the smoke run failed: {problem}")
         self.report(f"experiment {experiment.id}: evaluating on {len(self.tasks)} tasks")
         started = time.monotonic()
-        result = await self.evaluate(experiment)
+        result = await self.evaluate(experiment, worker=worker)
         experiment.timings["evaluate"] = time.monotonic() - started
         self._record_evaluation(experiment, result)
         if result.errors.get("budget"):
@@ -217,8 +224,7 @@ class Loop:
     # -- evaluation -----------------------------------------------------------------
 
     async def evaluate(self, experiment: Experiment, tasks: list[TaskRef] | None = None,
-                       label: str = "eval") -> EvalResult:  # fmt: skip
-        os.environ[spend.EXPERIMENT_ENV] = str(experiment.id)  # the trials' spend is this experiment's
+                       label: str = "eval", worker: Worker | None = None) -> EvalResult:  # fmt: skip
         result = await evaluate(
             self.ws.tasks_dir, AGENT_IMPORT_PATH, model=self.settings.model,
             agent_kwargs={"api_base": self.settings.api_base} if self.settings.api_base else None,
@@ -227,7 +233,8 @@ class Loop:
             n_concurrent=self.settings.concurrency,
             attempts=1 if tasks else self.settings.attempts,
             jobs_dir=self.ws.jobs_dir, job_prefix=f"exp{experiment.id}-{label}",
-            tasks=tasks or self.tasks, cwd=self.ws.root,
+            tasks=tasks or self.tasks, cwd=self.ws.root, worker=worker,
+            job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
         )  # fmt: skip
         if label == "eval":
             experiment.job_dirs += result.job_dirs
@@ -244,6 +251,7 @@ class Loop:
             environment_kwargs=self.settings.environment_kwargs,
             n_concurrent=self.settings.concurrency, jobs_dir=self.ws.jobs_dir,
             job_prefix=f"exp{experiment_id}-spot{number}", tasks=chosen, cwd=self.ws.root,
+            job_env={spend.EXPERIMENT_ENV: str(experiment_id)},
         )  # fmt: skip
         return f"spot-{number}", result.trials
 

@@ -1,8 +1,9 @@
 """`scripted/<name>` models: replay a scripted conversation, so everything runs offline.
 
 A script is a JSON file (found by path, in $AUTOAGENT_SCRIPTS, or bundled in
-autoagent/examples/scripts). The unchanged harness and meta-agent run against it
-as against any LiteLLM model; only the model's answers are canned.
+autoagent/examples/scripts). The unchanged harness and meta-agent run against it:
+`llm.complete` answers from it directly (no LiteLLM import, so offline runs start
+fast), and it is also a LiteLLM provider, for a harness that calls LiteLLM itself.
 """
 
 from __future__ import annotations
@@ -81,12 +82,33 @@ def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
     return sum(len(_text(m)) for m in messages) // 4 + 1  # about 4 characters a token
 
 
+def answer(model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The scripted model's next turn: content, reasoning, tool calls, token counts, cost."""
+    name = model.split("/", 1)[1] if model.startswith(f"{PROVIDER}/") else model
+    script = Script.load(name)
+    turn = script.turn(messages)
+    calls = [
+        {"id": f"call_{uuid.uuid4().hex[:12]}", "name": c["name"], "arguments": c.get("arguments", {})}
+        for c in turn.get("tool_calls", [])
+    ]
+    prompt = _prompt_tokens(messages)
+    completion = (len(turn.get("content", "")) + len(json.dumps(turn.get("tool_calls", [])))) // 4 + 1
+    return {
+        "content": turn.get("content", ""),
+        "reasoning": turn.get("reasoning"),
+        "tool_calls": calls,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cost_usd": (prompt * script.price["input"] + completion * script.price["output"]) / 1e6,
+    }
+
+
 def prompt_cost(model: str, messages: list[dict[str, Any]]) -> float:
     return _prompt_tokens(messages) * Script.load(model.split("/", 1)[1]).price["input"] / 1e6
 
 
 def cost(response: Any) -> float:
-    """Scripted models charge a made-up price (per million tokens), so budgets can be tested."""
+    """What a scripted LiteLLM response cost at the script's made-up price."""
     price = Script.load(response.model.split("/", 1)[1]).price
     usage = response.usage
     return (usage.prompt_tokens * price["input"] + usage.completion_tokens * price["output"]) / 1e6
@@ -106,20 +128,18 @@ def register(litellm: Any) -> None:
             return self.completion(model, messages, *args, **kwargs)
 
         def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
-            turn = Script.load(model).turn(messages)
+            turn = answer(model, messages)
             calls = [
                 ChatCompletionMessageToolCall(
-                    id=f"call_{uuid.uuid4().hex[:12]}",
-                    type="function",
-                    function=Function(name=c["name"], arguments=json.dumps(c.get("arguments", {}))),
-                )
-                for c in turn.get("tool_calls", [])
+                    id=c["id"], type="function",
+                    function=Function(name=c["name"], arguments=json.dumps(c["arguments"])),
+                )  # fmt: skip
+                for c in turn["tool_calls"]
             ]
-            message = Message(role="assistant", content=turn.get("content", ""), tool_calls=calls or None)
-            if turn.get("reasoning"):
+            message = Message(role="assistant", content=turn["content"], tool_calls=calls or None)
+            if turn["reasoning"]:
                 message.reasoning_content = turn["reasoning"]
-            prompt = _prompt_tokens(messages)
-            completion = (len(turn.get("content", "")) + len(json.dumps(turn.get("tool_calls", [])))) // 4 + 1
+            prompt, completion = turn["prompt_tokens"], turn["completion_tokens"]
             return ModelResponse(
                 model=f"{PROVIDER}/{model}",
                 choices=[{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],

@@ -64,3 +64,15 @@ def test_model_problems_are_explained():
     assert "does not know the model 'frobnicator-9'" in llm.model_problem("frobnicator-9")
     assert "does not know" in llm.model_problem("nosuchprovider/x")
     assert "No script for the model scripted/missing" in llm.model_problem("scripted/missing")
+
+
+async def test_scripted_models_are_also_a_litellm_provider(tmp_path, monkeypatch):
+    """A harness may call LiteLLM itself; the scripted model answers there too."""
+    (tmp_path / "one.json").write_text(json.dumps({"conversations": [
+        {"match": ".", "turns": [{"content": "hi", "tool_calls": [{"name": "bash", "arguments": {"command": "ls"}}]}]}]}))
+    monkeypatch.setenv("AUTOAGENT_SCRIPTS", str(tmp_path))
+    llm._litellm()  # registers the provider
+    response = await litellm.acompletion(model="scripted/one", messages=[{"role": "user", "content": "x"}])
+    assert response.choices[0].message.content == "hi"
+    assert json.loads(response.choices[0].message.tool_calls[0].function.arguments) == {"command": "ls"}
+    assert llm.cost_of(response) > 0

@@ -1,8 +1,13 @@
-"""Run one Harbor job, then exit: `python -m autoagent.evaluate._worker CONFIG_JSON`.
+"""A process that runs Harbor jobs: `python -m autoagent.evaluate._worker`.
 
-Harbor imports an agent's module once per process, so every evaluation runs here,
-in a process of its own, or an edited `agent.py` would be evaluated as the old one.
-Trial events go to the file descriptor in AUTOAGENT_EVENTS_FD as JSON lines.
+Harbor imports an agent's module once per process, so each harness gets a worker
+of its own: a new process sees the `agent.py` of the moment. One worker may run
+several jobs of the same harness in a row (a smoke run, then the evaluation,
+then retries), which saves a process start (and LiteLLM's import) per job.
+
+It reads one request per line on stdin ({"config": path, "env": {...}}) and runs
+the jobs in turn; trial events and a `job-done` record per job go to
+AUTOAGENT_EVENTS_FD as JSON lines.
 """
 
 import asyncio
@@ -11,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 from harbor.job import Job
@@ -26,14 +32,10 @@ def die_with_parent() -> None:
         sys.exit(1)
 
 
-async def main(config_path: str) -> None:
+async def run(config_path: str, events) -> None:
     config = JobConfig.model_validate_json(Path(config_path).read_text())
-    fd = os.environ.get("AUTOAGENT_EVENTS_FD")
-    events = os.fdopen(int(fd), "w", buffering=1) if fd else None
 
     async def emit(event: TrialHookEvent) -> None:
-        if events is None:
-            return
         record = {"event": event.event.value, "trial": event.trial_name, "task": event.task_name}
         if event.event.value == "end":
             record["trial_dir"] = str(Path(config.jobs_dir) / config.job_name / event.trial_name)
@@ -49,6 +51,33 @@ async def main(config_path: str) -> None:
     await job.run()
 
 
+def warm_up() -> None:
+    """Import LiteLLM (seconds) before the first job arrives, while the meta-agent is
+    still thinking. Only libraries: each job imports the agent's module as it is then."""
+    if os.environ.get("AUTOAGENT_WARM_LITELLM") == "1":
+        from autoagent.llm import _litellm
+
+        _litellm()
+
+
+async def main() -> None:
+    warm_up()
+    events = os.fdopen(int(os.environ["AUTOAGENT_EVENTS_FD"]), "w", buffering=1)
+    loop = asyncio.get_running_loop()
+    while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+        request = json.loads(line)  # {"config": path, "env": {...}}
+        os.environ.update(request.get("env") or {})  # e.g. which experiment the spend is for
+        done = {"event": "job-done", "config": request["config"], "ok": True}
+        try:
+            await run(request["config"], events)
+        except Exception:
+            traceback.print_exc()
+            done.update(ok=False, error=traceback.format_exc(limit=3).strip().splitlines()[-1])
+        events.write(json.dumps(done) + "\n")
+    events.flush()
+    os._exit(0)  # every job is done and recorded; skip tearing down the interpreter
+
+
 if __name__ == "__main__":
     die_with_parent()
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main())

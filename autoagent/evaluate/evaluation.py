@@ -7,6 +7,7 @@ infrastructure reasons are run again (up to `infra_retries` rounds) and counted.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -110,8 +111,45 @@ async def evaluate(
     on_event: Callable[[dict[str, Any]], None] | None = None,
     tasks: list[TaskRef] | None = None,
     cwd: Path | None = None,
+    worker: jobs.Worker | None = None,
+    job_env: dict[str, str] | None = None,
 ) -> EvalResult:
-    """Run `agent` on the tasks; every trial is read back from Harbor's own files."""
+    """Run `agent` on the tasks; every trial is read back from Harbor's own files.
+
+    The jobs run in `worker` (a process for this harness), or in a new one."""
+    async with contextlib.AsyncExitStack() as stack:
+        if worker is None:
+            worker = await stack.enter_async_context(jobs.Worker(cwd, model))
+        return await _evaluate(
+            tasks_dir, agent, model=model, agent_kwargs=agent_kwargs, environment=environment,
+            environment_kwargs=environment_kwargs, n_concurrent=n_concurrent, attempts=attempts,
+            include=include, exclude=exclude, limit=limit, jobs_dir=jobs_dir, job_prefix=job_prefix,
+            infra_retries=infra_retries, on_event=on_event, tasks=tasks, worker=worker,
+            job_env=job_env,
+        )  # fmt: skip
+
+
+async def _evaluate(
+    tasks_dir: Path,
+    agent: str,
+    *,
+    model: str | None,
+    agent_kwargs: dict | None,
+    environment: str,
+    environment_kwargs: dict | None,
+    n_concurrent: int,
+    attempts: int,
+    include: list[str] | None,
+    exclude: list[str] | None,
+    limit: int | None,
+    jobs_dir: Path,
+    job_prefix: str,
+    infra_retries: int,
+    on_event: Callable[[dict[str, Any]], None] | None,
+    tasks: list[TaskRef] | None,
+    worker: jobs.Worker,
+    job_env: dict[str, str] | None,
+) -> EvalResult:
     chosen = tasks if tasks is not None else select(discover(tasks_dir), include, exclude, limit)
     if not chosen:
         raise ValueError(f"No tasks to run in {tasks_dir} (after filters)")
@@ -133,7 +171,7 @@ async def evaluate(
         if not pending:
             break
         suffix = "" if round_number == 0 else f"-retry{round_number}"
-        job_dir = await jobs.run_job(
+        job_dir = await worker.run(
             jobs.job_config(
                 # A task listed n times gets n trials: retries need not be uniform.
                 task_paths=[runnable[name].path for name, n in pending for _ in range(n)]
@@ -147,7 +185,7 @@ async def evaluate(
                 n_attempts=attempts if round_number == 0 else 1,
             ),
             on_event,
-            cwd=cwd,
+            job_env,
         )
         evaluation.job_dirs.append(str(job_dir))
         retry: Counter[str] = Counter()

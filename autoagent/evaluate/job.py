@@ -34,8 +34,9 @@ def unique_job_name(prefix: str) -> str:
 
 def agent_config(agent: str, model: str | None = None, kwargs: dict | None = None) -> AgentConfig:
     """`oracle`, `nop`, any Harbor agent name, or an import path like `agent:AutoAgent`."""
-    if ":" in agent:
-        return AgentConfig(import_path=agent, model_name=model, kwargs=kwargs or {})
+    if ":" in agent:  # our harness resolves its model itself (LiteLLM names, scripted/...)
+        return AgentConfig(import_path=agent, model_name=model, kwargs=kwargs or {},
+                           skip_model_parsing=True)  # fmt: skip
     return AgentConfig(name=agent, model_name=model, kwargs=kwargs or {})
 
 
@@ -78,61 +79,115 @@ def job_config(
     )
 
 
-async def run_job(
-    config: JobConfig,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
-    cwd: Path | None = None,
-) -> Path:
-    """Run `config` in a new Python process (in `cwd`, where an agent module is
-    imported from); return the job directory."""
-    job_dir = Path(config.jobs_dir) / config.job_name
-    job_dir.mkdir(parents=True, exist_ok=True)
-    config_path = job_dir.parent / f"{config.job_name}.config.json"
-    config_path.write_text(config.model_dump_json(indent=2))
-    log_path = job_dir.parent / f"{config.job_name}.worker.log"
-    events_read, events_write = os.pipe()
-    env = {
-        **os.environ,
-        "HARBOR_TELEMETRY": "0",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "AUTOAGENT_EVENTS_FD": str(events_write),
-    }
-    with open(log_path, "wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "autoagent.evaluate._worker", str(config_path),
-            stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-            pass_fds=(events_write,), env=env, cwd=cwd,
-            start_new_session=True,  # Ctrl-C reaches us only; we forward one SIGINT
-        )  # fmt: skip
-    os.close(events_write)
-    try:
-        await _follow(events_read, on_event)
-        code = await process.wait()
-    except BaseException:
-        await _interrupt(process)
-        raise
-    if code != 0:
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
-        raise JobFailed(
-            f"Harbor job {config.job_name} failed (exit {code}). Last lines of {log_path}:\n"
-            + "\n".join(tail)
+class Worker:
+    """A worker process for one harness: jobs run in it one after another.
+
+        async with Worker(workspace_root) as worker:
+            smoke = await worker.run(smoke_config)
+            full = await worker.run(full_config)
+
+    `cwd` is where the agent's module is imported from. Leaving the block early
+    (Ctrl-C, an error) asks Harbor to cancel its trials, which stop their sandboxes.
+    """
+
+    def __init__(self, cwd: Path | None = None, model: str | None = None) -> None:
+        self.cwd = cwd
+        self.warm_litellm = bool(model) and not model.startswith("scripted/")
+        self.log_path: Path | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task | None = None
+        self._on_event: Callable[[dict[str, Any]], None] | None = None
+        self._done: asyncio.Future | None = None
+
+    async def __aenter__(self) -> Worker:
+        return self
+
+    async def start(self, jobs_dir: Path) -> None:
+        """Start the process now (it warms up while nothing is asked of it yet)."""
+        if self._process is not None:
+            return
+        jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = jobs_dir / f"worker-{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}.log"
+        events_read, events_write = os.pipe()
+        env = {
+            **os.environ,
+            "HARBOR_TELEMETRY": "0",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "AUTOAGENT_EVENTS_FD": str(events_write),
+            "AUTOAGENT_WARM_LITELLM": "1" if self.warm_litellm else "0",
+        }
+        with open(self.log_path, "wb") as log:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "autoagent.evaluate._worker",
+                stdin=asyncio.subprocess.PIPE, stdout=log, stderr=log,
+                pass_fds=(events_write,), env=env, cwd=self.cwd,
+                start_new_session=True,  # Ctrl-C reaches us only; we forward one SIGINT
+            )  # fmt: skip
+        os.close(events_write)
+        self._reader = asyncio.create_task(self._follow(events_read))
+
+    async def run(
+        self,
+        config: JobConfig,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Path:
+        """Run `config` in the worker (with `env` added to its environment) and wait
+        for it; return the job directory."""
+        job_dir = Path(config.jobs_dir) / config.job_name
+        job_dir.mkdir(parents=True, exist_ok=True)
+        await self.start(job_dir.parent)
+        config_path = job_dir.parent / f"{config.job_name}.config.json"
+        config_path.write_text(config.model_dump_json(indent=2))
+        self._on_event = on_event
+        self._done = asyncio.get_running_loop().create_future()
+        self._process.stdin.write(json.dumps({"config": str(config_path), "env": env or {}}).encode() + b"\n")
+        await self._process.stdin.drain()
+        done = await self._done
+        if not done.get("ok"):
+            raise JobFailed(self._failure(config.job_name, done.get("error")))
+        return job_dir
+
+    async def _follow(self, fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=2**20)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb")
         )
-    return job_dir
+        try:
+            while line := await reader.readline():
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if event.get("event") == "job-done":
+                    if self._done is not None and not self._done.done():
+                        self._done.set_result(event)
+                elif self._on_event is not None:
+                    self._on_event(event)
+        finally:
+            transport.close()
+            if self._done is not None and not self._done.done():  # the worker died mid-job
+                self._done.set_result({"ok": False, "error": "the worker process exited"})
 
+    def _failure(self, job_name: str, error: str | None) -> str:
+        tail = self.log_path.read_text(errors="replace").strip().splitlines()[-15:] if self.log_path else []
+        return (
+            f"Harbor job {job_name} failed: {error or 'no detail'}. "
+            f"Last lines of {self.log_path}:\n" + "\n".join(tail)
+        )
 
-async def _follow(fd: int, on_event: Callable[[dict[str, Any]], None] | None) -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**20)
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb")
-    )
-    try:
-        while line := await reader.readline():
-            if on_event is not None:
-                with contextlib.suppress(json.JSONDecodeError):
-                    on_event(json.loads(line))
-    finally:
-        transport.close()
+    async def __aexit__(self, kind, error, trace) -> None:
+        process = self._process
+        if process is None:
+            return
+        process.stdin.close()  # no more jobs: the worker leaves when the last one is done
+        if error is None:
+            await process.wait()
+        else:
+            await _interrupt(process)
+        if self._reader is not None:
+            await self._reader
 
 
 async def _interrupt(process: asyncio.subprocess.Process) -> None:
