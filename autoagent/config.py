@@ -37,6 +37,12 @@ class Model(_Section):
     )
 
 
+class Meta(Model):
+    max_turns: int = Field(40, ge=1, description="Model turns per proposal.")
+    max_minutes: float = Field(30, gt=0, description="Minutes per proposal.")
+    max_usd: float = Field(5.0, gt=0, description="USD per proposal.")
+
+
 class Run(_Section):
     concurrency: int = Field(4, ge=1)
     attempts: int = Field(1, ge=1, description="Attempts per task (k).")
@@ -53,7 +59,7 @@ class Budget(_Section):
 class Config(_Section):
     tasks: Tasks = Field(default_factory=Tasks)
     agent: Model = Field(default_factory=Model)
-    meta: Model = Field(default_factory=Model)
+    meta: Meta = Field(default_factory=Meta)
     run: Run = Field(default_factory=Run)
     budget: Budget = Field(default_factory=Budget)
 

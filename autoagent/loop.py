@@ -66,6 +66,7 @@ class Settings:
             concurrency=config.run.concurrency, attempts=config.run.attempts,
             include=config.tasks.include or None, exclude=config.tasks.exclude or None,
             budget=Budget(config.budget.iterations, config.budget.hours, config.budget.usd),
+            limits=meta_agent.Limits(config.meta.max_turns, config.meta.max_minutes * 60, config.meta.max_usd),
         )  # fmt: skip
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
