@@ -118,11 +118,11 @@ class Loop:
                     candidate = await self.propose()
                     if candidate is not None:
                         await self.judge(candidate, worker)
-                if candidate is None:  # the meta-agent failed; it is recorded; wait and retry
+                if candidate is None:  # recorded; wait (longer each time) and ask again
                     failures += 1
                     await asyncio.sleep(min(600.0, self.settings.retry_wait_sec * 2 ** (failures - 1)))
-                    continue
-                failures = 0
+                else:
+                    failures = 0
         except asyncio.CancelledError:
             if not self.stop_requested:
                 raise
@@ -299,8 +299,16 @@ class Loop:
     def recover(self) -> Experiment | None:
         """Make the workspace agree with the ledger; return a committed candidate to redo."""
         best = self.ledger.best()
-        if best is not None and best.commit and self.history.head() != best.commit:
-            self.history.git("update-ref", "HEAD", best.commit)  # the ledger is the truth
+        head = self.history.head()
+        if best is not None and best.commit and head != best.commit:
+            unfinished = {e.commit for e in self.ledger.experiments() if not e.final}
+            if head not in unfinished:
+                raise RunError(
+                    f"The branch moved since the last run: HEAD is {head[:7]}, the ledger's best "
+                    f"is {best.commit[:7]}. To go on from the best, `git reset --hard "
+                    f"{best.commit[:7]}`; to start over from HEAD, move .autoagent/runs.jsonl aside."
+                )
+            self.history.git("update-ref", "HEAD", best.commit)  # killed mid-keep: the ledger wins
         pending = None
         for experiment in self.ledger.experiments():
             if experiment.final:

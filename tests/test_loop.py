@@ -16,7 +16,7 @@ from autoagent import workspace
 from autoagent.cli import app
 from autoagent.history import History
 from autoagent.ledger import Ledger
-from autoagent.loop import Loop, Settings
+from autoagent.loop import Loop, RunError, Settings
 from autoagent.meta.agent import Limits
 from autoagent.spend import Meter
 from autoagent.strategies.budget import Budget
@@ -222,3 +222,18 @@ def test_ctrl_c_stops_cleanly_and_twice_aborts_at_once(tmp_path, scripts):
     began = time.monotonic()
     second.communicate(timeout=30)
     assert second.returncode == 130 and time.monotonic() - began < 10
+
+
+def test_a_branch_moved_by_hand_is_not_reset_silently(tmp_path):
+    ws = workspace.init(tmp_path / "ws", model="scripted/examples")
+    history = History(ws.root)
+    ledger = Ledger(ws.root)
+    from autoagent.ledger import Experiment
+
+    ledger.save(Experiment(0, "baseline", commit=history.head()))
+    ws.harness.write_text(ws.harness.read_text().replace("MAX_TURNS = 30", "MAX_TURNS = 12"))
+    history.git("commit", "-qam", "my own change")
+    loop = Loop(ws, Settings.from_workspace(ws), report=lambda line: None)
+    with pytest.raises(RunError, match="The branch moved since the last run"):
+        loop.recover()
+    assert "MAX_TURNS = 12" in ws.harness.read_text()
