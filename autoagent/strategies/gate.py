@@ -1,18 +1,26 @@
 """Gates: does a candidate harness replace its parent?
 
-A gate sees the two evaluations and the two harnesses and returns a `Decision`.
-The reference rule (the published autoagent's) is the default: keep if more tasks
-pass; keep if as many pass and the harness is simpler; otherwise discard. Errors
-count as failures, because they are: a trial that errored passed nothing.
+A gate compares per-task outcomes (the reward of every attempt) on the tasks the
+meta-agent works on, and answers keep, discard, indecisive, or "more": which tasks
+need more attempts before it can tell. `holds_up` then vetoes a keep that does not
+hold on the held-out tasks. Errors count as failures: a trial that errored passed
+nothing.
+
+- `reference`: the published autoagent's rule. Keep if `passed` rose, or held with
+  a simpler harness. One evaluation decides, so luck decides often.
+- `paired` (default): a paired permutation test per task at a stated confidence;
+  an indecisive candidate gets more attempts on the tasks where it differs, up to
+  `max_rounds`; the simplicity tiebreak remains.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from autoagent.guard import editable_part
+from autoagent.strategies.stats import Outcomes, compare, mean
 
 
 @dataclass(frozen=True)
@@ -43,42 +51,95 @@ def complexity(harness: str) -> Complexity:
     return Complexity(tools, components, lines)
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    passed: int
-    total: int
-    score: float
-    harness: str
+def passed(outcomes: Outcomes, tasks: list[str]) -> float:
+    """Tasks passed, counting a task passed in half its attempts as half."""
+    return sum(mean([1.0 if r >= 1.0 else 0.0 for r in outcomes[t]]) for t in tasks if outcomes.get(t))
 
 
 @dataclass(frozen=True)
 class Decision:
-    keep: bool
+    verdict: str  # keep | discard | indecisive | more
     reason: str
+    more: dict[str, int] = field(default_factory=dict)  # task -> extra attempts wanted
 
 
 class Gate(Protocol):
     name: str
+    staged: bool  # evaluate in stages (cheap first, more attempts where unsure)?
 
-    def decide(self, parent: Evaluation, candidate: Evaluation) -> Decision: ...
+    def decide(self, parent: Outcomes, candidate: Outcomes, tasks: list[str], simpler: bool,
+               round: int) -> Decision: ...  # fmt: skip
+
+    def holds_up(self, parent: Outcomes, candidate: Outcomes, tasks: list[str]) -> Decision: ...
 
 
 class ReferenceGate:
     """Keep if `passed` rose; or held and the harness got simpler. Otherwise discard."""
 
     name = "reference"
+    staged = False
 
-    def decide(self, parent: Evaluation, candidate: Evaluation) -> Decision:
-        before, after = f"{parent.passed}/{parent.total}", f"{candidate.passed}/{candidate.total}"
-        if candidate.passed > parent.passed:
-            return Decision(True, f"passed rose from {before} to {after}")
-        if candidate.passed == parent.passed:
-            old, new = complexity(parent.harness), complexity(candidate.harness)
-            if new.simpler_than(old):
-                return Decision(True, f"passed held at {after} with a simpler harness "
-                                      f"({new.lines} lines of code, was {old.lines})")  # fmt: skip
-            return Decision(False, f"passed held at {after} and the harness is not simpler")
-        return Decision(False, f"passed fell from {before} to {after}")
+    def decide(self, parent: Outcomes, candidate: Outcomes, tasks: list[str], simpler: bool,
+               round: int = 0) -> Decision:  # fmt: skip
+        before, after = passed(parent, tasks), passed(candidate, tasks)
+        if after > before:
+            return Decision("keep", f"passed rose from {before:g} to {after:g} of {len(tasks)}")
+        if after == before:
+            if simpler:
+                return Decision("keep", f"passed held at {after:g} of {len(tasks)} with a simpler harness")
+            return Decision("discard", f"passed held at {after:g} of {len(tasks)} and the harness is not simpler")
+        return Decision("discard", f"passed fell from {before:g} to {after:g} of {len(tasks)}")
+
+    def holds_up(self, parent: Outcomes, candidate: Outcomes, tasks: list[str]) -> Decision:
+        before, after = passed(parent, tasks), passed(candidate, tasks)
+        if after < before:
+            return Decision("discard", f"it lost on the held-out tasks ({after:g} passed, was {before:g})")
+        return Decision("keep", "it held on the held-out tasks")
 
 
-GATES: dict[str, type] = {"reference": ReferenceGate}
+@dataclass
+class PairedGate:
+    """A candidate is kept when its gain is unlikely to be luck; see the module docstring."""
+
+    confidence: float = 0.95
+    max_rounds: int = 3  # rounds of extra attempts for an indecisive candidate
+    attempts_per_round: int = 1
+    held_out_tolerance: float = 0.25  # a held-out loss this likely to be chance still vetoes
+    name: str = "paired"
+    staged: bool = True
+
+    def decide(self, parent: Outcomes, candidate: Outcomes, tasks: list[str], simpler: bool,
+               round: int = 0) -> Decision:  # fmt: skip
+        c = compare(parent, candidate, tasks)
+        # Every look at the data spends part of the error budget (Bonferroni).
+        alpha = (1 - self.confidence) / (self.max_rounds + 1)
+        summary = f"gain {c.gain:+.2f} tasks over {c.tasks}"
+        if c.gain > 0 and c.p_better <= alpha:
+            return Decision("keep", f"{summary}, p={c.p_better:.3f} that it is luck")
+        if c.gain < 0 and c.p_worse <= 1 - self.confidence:
+            return Decision("discard", f"{summary}: worse (p={c.p_worse:.3f} that it is luck)")
+        unsure = [t for t in tasks if candidate.get(t) and parent.get(t)
+                  and (mean(candidate[t]) != mean(parent[t]) or len(set(candidate[t])) > 1)]  # fmt: skip
+        if c.gain > 0 and unsure and round < self.max_rounds:
+            return Decision("more", f"{summary}, p={c.p_better:.3f}: not yet clear",
+                            {t: self.attempts_per_round for t in unsure})  # fmt: skip
+        if c.gain >= 0 and simpler:
+            return Decision("keep", f"{summary}: as good, and the harness is simpler")
+        if c.gain > 0:
+            return Decision("indecisive", f"{summary}, p={c.p_better:.3f}: could be luck, after {round} "
+                                          "extra rounds")  # fmt: skip
+        return Decision("discard", f"{summary}: not better")
+
+    def holds_up(self, parent: Outcomes, candidate: Outcomes, tasks: list[str]) -> Decision:
+        c = compare(parent, candidate, tasks)
+        if c.gain < 0 and c.p_worse <= self.held_out_tolerance:
+            return Decision("discard", f"it lost {-c.gain:.2f} tasks on the held-out tasks "
+                                       f"(p={c.p_worse:.3f} that it is luck)")  # fmt: skip
+        return Decision("keep", "it held on the held-out tasks")
+
+
+def make(name: str, **options) -> Gate:
+    gates = {"paired": PairedGate, "reference": ReferenceGate}
+    if name not in gates:
+        raise ValueError(f"unknown gate {name!r}; choose one of {', '.join(gates)}")
+    return gates[name](**options) if name == "paired" else gates[name]()
