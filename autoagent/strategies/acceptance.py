@@ -1,7 +1,8 @@
 """How a candidate is judged: which tasks it runs, in what order, until a gate decides.
 
-    cheap stage   the tasks it claims to fix, plus a canary of tasks the parent
-                  always passes; clearly worse there -> discarded before the rest
+    cheap stage   the tasks it claims to fix (twice each), plus a canary of tasks
+                  the parent always passes; if none of its claimed fixes shows up,
+                  or it breaks two canaries, it is discarded before the rest
     search stage  the remaining tasks the meta-agent works on
     rounds        while the gate says "more": extra attempts where it is unsure
     held-out      only for a keep: tasks the meta-agent never sees must hold up
@@ -69,21 +70,22 @@ async def judge(
 
     if not gate.staged:  # one evaluation of everything, then the rule
         await evaluate({t: attempts for t in search + held_out})
-        decision = gate.decide(parent, outcomes, search, simpler, 0)
+        decision = gate.decide(parent, outcomes, search, simpler, 0, expected)
         if decision.verdict == "keep" and held_out:
             veto = gate.holds_up(parent, outcomes, held_out)
             if veto.verdict != "keep":
                 return done("discard", veto.reason, "held-out")
         return done(decision.verdict, decision.reason, "search")
 
-    first = cheap_stage(parent, search, expected, canaries, seed)
-    await evaluate({t: attempts for t in first})
-    worse = clearly_worse(parent, outcomes, first, expected)
+    claimed = [t for t in expected if t in search]
+    first = cheap_stage(parent, search, claimed, canaries, seed)
+    await evaluate({t: attempts * (2 if t in claimed else 1) for t in first})
+    worse = clearly_worse(parent, outcomes, first, claimed)
     if worse:
         return done("discard", worse, "cheap")
     await evaluate({t: attempts for t in search if t not in first})
     for round in range(gate.max_rounds + 1):
-        decision = gate.decide(parent, outcomes, search, simpler, round)
+        decision = gate.decide(parent, outcomes, search, simpler, round, expected)
         if decision.verdict != "more":
             break
         await evaluate(decision.more)
@@ -96,18 +98,19 @@ async def judge(
     return done("keep", f"{decision.reason}; {veto.reason}", "search")
 
 
-def cheap_stage(parent: Outcomes, search: list[str], expected: list[str], canaries: int, seed: int) -> list[str]:
+def cheap_stage(parent: Outcomes, search: list[str], claimed: list[str], canaries: int, seed: int) -> list[str]:
     """The tasks it claims to fix, and a few the parent never failed (a fresh pick each time)."""
-    claimed = [t for t in expected if t in search]
     reliable = sorted(t for t in search if parent.get(t) and mean(parent[t]) >= 1.0 and t not in claimed)
     return claimed + random.Random(seed).sample(reliable, min(canaries, len(reliable)))
 
 
-def clearly_worse(parent: Outcomes, candidate: Outcomes, tasks: list[str], expected: list[str]) -> str | None:
-    """Broke two or more tasks the parent never failed, and fixed nothing it claimed to."""
-    broken = [t for t in tasks if t not in expected and mean(parent.get(t, [0.0])) >= 1.0
+def clearly_worse(parent: Outcomes, candidate: Outcomes, tasks: list[str], claimed: list[str]) -> str | None:
+    """None of its claimed fixes came; or, with no claim borne out, it broke two tasks
+    the parent never failed."""
+    if claimed and sum(mean(candidate[t]) - mean(parent.get(t, [0.0])) for t in claimed) <= 0:
+        return f"none of the {len(claimed)} fixes it claimed showed up"
+    broken = [t for t in tasks if t not in claimed and mean(parent.get(t, [0.0])) >= 1.0
               and candidate.get(t) and mean(candidate[t]) == 0.0]  # fmt: skip
-    fixed = [t for t in expected if candidate.get(t) and mean(candidate[t]) > mean(parent.get(t, [0.0]))]
-    if len(broken) >= 2 and not fixed:
-        return f"clearly worse on the first tasks: it failed {len(broken)} tasks its parent never failed"
+    if len(broken) >= 2 and not claimed:
+        return f"it failed {len(broken)} of the tasks its parent never failed"
     return None
