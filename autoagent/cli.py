@@ -379,3 +379,32 @@ def demo(
         "With a real model: autoagent init my-agent -m anthropic/claude-sonnet-4-5 && "
         "cd my-agent && autoagent run --hours 8 --budget-usd 50"
     )
+
+
+@app.command("test")
+def test_command(
+    force: Annotated[bool, typer.Option("--force", help="Score a harness that was scored already.")] = False,
+    json_out: JsonOut = None,
+) -> None:
+    """Score the workspace's harness on the sealed test split: once per harness."""
+    from autoagent import sealed
+    from autoagent.splits import split
+
+    workspace = _workspace()
+    config = workspace.config
+    tasks = select(discover(workspace.ensure_tasks()), config.tasks.include or None, config.tasks.exclude or None)
+    try:
+        splits = split([t.name for t in tasks], **config.splits.model_dump())
+    except ValueError as error:
+        raise fail(f"{workspace.root / 'autoagent.toml'}: {error}", 2) from None
+    if not splits.test:
+        raise fail("No test split: set [splits] test (names) or test_fraction in autoagent.toml.", 2)
+    chosen = [t for t in tasks if t.name in splits.test]
+    with display.trial_progress(len(chosen) * config.run.attempts, "test split") as on_event:
+        try:
+            result = asyncio.run(sealed.score(workspace, chosen, force=force, on_event=on_event))
+        except sealed.AlreadyScored as error:
+            raise fail(str(error)) from None
+    display.console.print(display.eval_table(result, "the sealed test split"))
+    display.console.print(display.eval_summary(result))
+    _write_json(json_out, result.to_json())

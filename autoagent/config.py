@@ -50,6 +50,22 @@ class Run(_Section):
     environment_kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class Splits(_Section):
+    held_out: list[str] = Field(default_factory=list, description="Tasks the meta-agent never sees.")
+    test: list[str] = Field(default_factory=list, description="Sealed tasks for `autoagent test`.")
+    held_out_fraction: float = Field(0.0, ge=0, lt=1)
+    test_fraction: float = Field(0.0, ge=0, lt=1)
+    seed: int = 0
+
+
+class Decision(_Section):
+    gate: str = Field("paired", pattern="^(paired|reference)$")
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    max_rounds: int = Field(3, ge=0, description="Rounds of extra attempts for an indecisive candidate.")
+    canaries: int = Field(5, ge=0, description="Tasks the parent passes, run first as a canary.")
+    baseline_attempts: int = Field(2, ge=1, description="Attempts per task for the baseline (the noise floor).")
+
+
 class Budget(_Section):
     iterations: int | None = Field(None, ge=0)
     hours: float | None = Field(None, gt=0)
@@ -61,6 +77,8 @@ class Config(_Section):
     agent: Model = Field(default_factory=Model)
     meta: Meta = Field(default_factory=Meta)
     run: Run = Field(default_factory=Run)
+    splits: Splits = Field(default_factory=Splits)
+    decision: Decision = Field(default_factory=Decision)
     budget: Budget = Field(default_factory=Budget)
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ improvement, whatever it scores.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -20,6 +21,20 @@ VERIFIER_FILES = re.compile(r"/tests\b|/solution\b|/logs/verifier|\breward\.(?:t
 
 
 BOUNDARY_LINE = re.compile(rf"^#[^\n]*{BOUNDARY}[^\n]*$", re.MULTILINE)  # a comment line
+
+
+# A command that reads or writes the verifier's files: the path stands on its own.
+VERIFIER_PATHS = re.compile(r"(?<![\w./-])/(?:logs/verifier|tests|solution)(?![\w-])")
+
+
+def trace_problem(trajectory: dict | None) -> str | None:
+    """Did the agent, in a trial's trajectory, touch the verifier's or the solution's files?"""
+    for step in (trajectory or {}).get("steps", []):
+        for call in step.get("tool_calls") or []:
+            match = VERIFIER_PATHS.search(json.dumps(call.get("arguments", {})))
+            if match:
+                return f"called {call.get('function_name')} on {match.group(0)} (step {step.get('step_id')})"
+    return None
 
 
 def fixed_part(text: str) -> str | None:

@@ -15,8 +15,9 @@ from typing import Any
 
 from autoagent import jsonl
 
-COLUMNS = ("commit", "avg_score", "passed", "task_scores", "cost_usd", "status", "description")
-FINAL = {"baseline", "keep", "discard", "crash", "interrupted"}
+# The reference columns, then how well the proposal predicted its own effect.
+COLUMNS = ("commit", "avg_score", "passed", "task_scores", "cost_usd", "status", "description", "hit_rate")
+FINAL = {"baseline", "keep", "discard", "indecisive", "crash", "rejected", "interrupted"}
 
 
 def now() -> str:
@@ -26,7 +27,7 @@ def now() -> str:
 @dataclass
 class Experiment:
     id: int  # 0 is the baseline
-    status: str  # running, then baseline | keep | discard | crash | interrupted
+    status: str  # running, then: baseline keep discard indecisive crash rejected interrupted
     commit: str | None = None  # the candidate's commit (refs/autoagent/candidates/<id>)
     parent: str | None = None  # the commit it was evaluated against (the best so far)
     parent_id: int | None = None
@@ -36,11 +37,17 @@ class Experiment:
     overfitting: str = ""  # the meta-agent's answer to the overfitting question
     flips: dict[str, list[str]] = field(default_factory=dict)  # fixed / broken vs parent
     reason: str = ""  # why it was kept, discarded or crashed
+    public_reason: str | None = None  # the reason as the meta-agent may see it (no held-out detail)
+    hit_rate: float | None = None  # share of the expected flips that came
     avg_score: float | None = None
     passed: int | None = None
     total: int | None = None
     task_scores: dict[str, float] = field(default_factory=dict)
     trials: list[dict[str, Any]] = field(default_factory=list)  # task, trial_dir, reward, error
+    held_out: dict[str, int] = field(default_factory=dict)  # passed, total on the held-out tasks
+    noise_floor: float | None = None  # the baseline's: chance drift of `passed`, in tasks
+    runs: int | None = None  # trials run to decide
+    saved: int | None = None  # trials a full evaluation would have added
     cost_usd: dict[str, float] = field(default_factory=dict)  # by role: task, meta
     timings: dict[str, float] = field(default_factory=dict)  # seconds by phase
     job_dirs: list[str] = field(default_factory=list)
@@ -120,6 +127,7 @@ class Ledger:
                 f"{e.total_cost:.4f}",
                 e.status,
                 " ".join((e.description or e.reason).split()),  # one line, no tabs
+                "" if e.hit_rate is None else f"{e.hit_rate:.2f}",
             ]))  # fmt: skip
         temporary = self.tsv.with_suffix(".tmp")
         temporary.write_text("\n".join(rows) + "\n")

@@ -1,9 +1,10 @@
 """`autoagent run`: the meta-agent proposes; code validates, evaluates, decides, records, reverts.
 
-    baseline first (experiment 0, the harness as the workspace has it)
+    baseline first (experiment 0, the harness as the workspace has it, run twice)
     until a budget is spent or Ctrl-C:
-        brief -> proposal -> commit -> validation -> smoke run on one task
-              -> evaluation -> decision -> keep (move the branch) or revert -> ledger
+        brief -> proposal -> commit -> validation
+              -> staged evaluation until the gate decides (strategies/acceptance.py)
+              -> keep (move the branch) or revert -> ledger
 
 The ledger is written before the workspace is changed, and the workspace is put
 back in order when a run starts (`recover`), so a run killed at any point resumes:
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from autoagent import guard, spend
+from autoagent import guard, spend, traces
 from autoagent.evaluate import EvalResult, evaluate
 from autoagent.evaluate.job import Worker
 from autoagent.evaluate.results import Trial
@@ -30,8 +31,12 @@ from autoagent.ledger import Experiment, Ledger, now
 from autoagent.meta import agent as meta_agent
 from autoagent.meta import brief
 from autoagent.meta.tools import MetaTools
+from autoagent.splits import Splits, split
+from autoagent.strategies import acceptance
+from autoagent.strategies import gate as gates
 from autoagent.strategies.budget import Budget
-from autoagent.strategies.gate import Evaluation, Gate, ReferenceGate
+from autoagent.strategies.gate import Gate, complexity
+from autoagent.strategies.stats import Outcomes, mean, noise_floor
 from autoagent.workspace import AGENT_IMPORT_PATH, Workspace
 
 
@@ -52,7 +57,10 @@ class Settings:
     include: list[str] | None = None
     exclude: list[str] | None = None
     budget: Budget = field(default_factory=Budget)
-    gate: Gate = field(default_factory=ReferenceGate)
+    gate: Gate = field(default_factory=gates.PairedGate)
+    canaries: int = 5
+    baseline_attempts: int = 2  # the baseline runs more than once: the noise floor
+    splits: dict = field(default_factory=dict)  # held_out, test, fractions, seed
     limits: meta_agent.Limits = field(default_factory=meta_agent.Limits)
     retry_wait_sec: float = 30.0  # after a failed proposal; doubles up to 10 minutes
 
@@ -67,6 +75,10 @@ class Settings:
             include=config.tasks.include or None, exclude=config.tasks.exclude or None,
             budget=Budget(config.budget.iterations, config.budget.hours, config.budget.usd),
             limits=meta_agent.Limits(config.meta.max_turns, config.meta.max_minutes * 60, config.meta.max_usd),
+            gate=gates.make(config.decision.gate, confidence=config.decision.confidence,
+                            max_rounds=config.decision.max_rounds),
+            canaries=config.decision.canaries, baseline_attempts=config.decision.baseline_attempts,
+            splits=config.splits.model_dump(),
         )  # fmt: skip
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -83,6 +95,11 @@ class Loop:
         self.tasks: list[TaskRef] = select(
             discover(workspace.ensure_tasks()), settings.include, settings.exclude
         )
+        try:
+            self.splits: Splits = split([t.name for t in self.tasks], **settings.splits) if settings.splits \
+                else Splits([t.name for t in self.tasks], [], [])  # fmt: skip
+        except ValueError as error:
+            raise RunError(f"{workspace.root / 'autoagent.toml'}: {error}") from None
         self.stop_requested = False
         self._started = time.monotonic()
         self._started_at = time.time()
@@ -91,7 +108,11 @@ class Loop:
 
     @property
     def task_names(self) -> list[str]:
-        return [t.name for t in self.tasks]
+        """The tasks the meta-agent may see: the search split."""
+        return self.splits.search
+
+    def _refs(self, names) -> list[TaskRef]:
+        return [t for t in self.tasks if t.name in set(names)]
 
     # -- the algorithm ------------------------------------------------------------
 
@@ -138,10 +159,15 @@ class Loop:
         experiment = Experiment(0, "running", commit=self.history.head(), description="baseline")
         self.ledger.save(experiment)
         started = time.monotonic()
-        result = await self.evaluate(experiment)
-        self._record_evaluation(experiment, result)
+        attempts = max(self.settings.baseline_attempts, self.settings.attempts)
+        async with Worker(self.ws.root, self.settings.model) as worker:
+            await self._run(experiment, worker, {t: attempts for t in self.splits.search + self.splits.held_out})
         experiment.timings["evaluate"] = time.monotonic() - started
-        self._finish(experiment, "baseline", "the starting point")
+        self._score(experiment)
+        floor = noise_floor(self._outcomes(experiment), self.splits.search)
+        experiment.noise_floor = floor
+        self._finish(experiment, "baseline", f"the starting point; two runs of it differ by about "
+                                             f"{floor:.1f} tasks by chance (the noise floor)")  # fmt: skip
 
     async def propose(self) -> Experiment | None:
         """Ask the meta-agent for a candidate and commit it; None when it does not deliver."""
@@ -151,7 +177,8 @@ class Loop:
         self.report(f"experiment {experiment_id}: the meta-agent ({self.settings.meta_model}) is proposing")
         tools = MetaTools(
             root=self.ws.root, ledger=self.ledger, tasks=self.task_names,
-            baseline=self._baseline_harness(),
+            baseline=self._baseline_harness(), tasks_dir=self.ws.tasks_dir,
+            off_limits=self.splits.held_out + self.splits.test,
             run_spot_check=lambda tasks: self.spot_check(experiment_id, tasks),
         )  # fmt: skip
         text = brief.render(
@@ -185,65 +212,97 @@ class Loop:
         return experiment
 
     async def judge(self, experiment: Experiment, worker: Worker | None = None) -> None:
-        """Validate, smoke-run, evaluate and decide one committed candidate."""
+        """Validate one committed candidate, then evaluate it until the gate decides."""
         if worker is None:
             async with Worker(self.ws.root, self.settings.model) as worker:
                 return await self.judge(experiment, worker)
         self.history.restore(experiment.commit)  # evaluate exactly what was committed
         parent = next(e for e in self.ledger.experiments() if e.id == experiment.parent_id)
         started = time.monotonic()
-        problem = guard.harness_problem(self.ws.root, self._baseline_harness(), self.task_names)
+        every_task = [t.name for t in self.tasks]  # held-out and test names are off limits too
+        problem = guard.harness_problem(self.ws.root, self._baseline_harness(), every_task)
         experiment.timings["validate"] = time.monotonic() - started
         if problem:
             return self._reject(experiment, "crash", f"invalid harness: {problem}")
-        self.report(f"experiment {experiment.id}: smoke run")
+        gate = self.settings.gate
         started = time.monotonic()
-        smoke = await self.evaluate(experiment, [self._smoke_task(parent)], "smoke", worker)
-        experiment.timings["smoke"] = time.monotonic() - started
-        experiment.job_dirs += smoke.job_dirs
-        problem = _harness_failure(smoke)
-        if problem:
-            return self._reject(experiment, "crash", f"the smoke run failed: {problem}")
-        self.report(f"experiment {experiment.id}: evaluating on {len(self.tasks)} tasks")
-        started = time.monotonic()
-        result = await self.evaluate(experiment, worker=worker)
+        try:
+            if not gate.staged:  # the reference rule runs everything at once: smoke-test it first
+                await self._run(experiment, worker, {self._smoke_task(parent): 1}, label="smoke")
+            self.report(f"experiment {experiment.id}: evaluating ({gate.name} gate)")
+            judgment = await acceptance.judge(
+                gate=gate, parent=self._outcomes(parent),
+                run=lambda wanted: self._run(experiment, worker, wanted),
+                search=self.splits.search, held_out=self.splits.held_out,
+                expected=experiment.expected_flips, attempts=self.settings.attempts,
+                simpler=complexity(self.ws.harness.read_text()).simpler_than(
+                    complexity(self.history.show(parent.commit, "agent.py"))),
+                canaries=self.settings.canaries, seed=experiment.id,
+            )  # fmt: skip
+        except _Stop as stop:
+            experiment.timings["evaluate"] = time.monotonic() - started
+            experiment.public_reason = stop.reason
+            self._score(experiment, parent)
+            return self._reject(experiment, stop.status, stop.reason)
         experiment.timings["evaluate"] = time.monotonic() - started
-        self._record_evaluation(experiment, result)
-        if result.errors.get("budget"):
-            return self._reject(experiment, "interrupted", "the budget ran out during the evaluation")
-        decision = self.settings.gate.decide(
-            Evaluation(parent.passed or 0, parent.total or 0, parent.avg_score or 0.0,
-                       self.history.show(parent.commit, "agent.py")),
-            Evaluation(result.passed, result.total, result.score, self.ws.harness.read_text()),
-        )  # fmt: skip
-        if decision.keep:
+        experiment.runs, experiment.saved = judgment.runs, judgment.saved
+        experiment.public_reason = judgment.visible_reason()
+        self._score(experiment, parent)
+        if judgment.saved:
+            judgment.reason += f" ({judgment.runs} trials run, {judgment.saved} saved)"
+        if judgment.status == "keep":
             self.history.keep(experiment.commit)
-            self._finish(experiment, "keep", decision.reason)
+            self._finish(experiment, "keep", judgment.reason)
         else:
-            self._reject(experiment, "discard", decision.reason)
+            self._reject(experiment, judgment.status, judgment.reason)
 
     # -- evaluation -----------------------------------------------------------------
 
-    async def evaluate(self, experiment: Experiment, tasks: list[TaskRef] | None = None,
-                       label: str = "eval", worker: Worker | None = None) -> EvalResult:  # fmt: skip
+    async def _run(self, experiment: Experiment, worker: Worker, wanted: dict[str, int],
+                   label: str = "eval") -> Outcomes:  # fmt: skip
+        """Run tasks (task -> attempts) for an experiment; record the trials; stop early on a
+        harness that breaks, a trace that touches the verifier's files, or a spent budget."""
+        first = not experiment.trials
+        trials: list[Trial] = []
+        for attempts in sorted(set(wanted.values())):
+            names = [t for t, n in wanted.items() if n == attempts]
+            result = await self.evaluate(experiment, self._refs(names), label, worker, attempts)
+            trials += result.trials
+            if result.errors.get("budget"):
+                raise _Stop("interrupted", "the budget ran out during the evaluation")
+        experiment.trials += [{**asdict(t), "label": label} for t in trials]
+        if first and experiment.id > 0:
+            problem = _harness_failure(trials)
+            if problem:
+                raise _Stop("crash", f"the harness broke: {problem}")
+        for trial in trials:
+            touched = guard.trace_problem(traces.trajectory(trial.trial_dir))
+            if touched and experiment.id > 0:
+                seen = trial.task in self.splits.search  # never name a task the meta-agent may not see
+                where = f"on {trial.task} (see {trial.trial_dir})" if seen else "on a held-out task"
+                raise _Stop("rejected", f"reward hacking: {where} the agent {touched}")
+        outcomes: Outcomes = {}
+        for trial in trials:
+            outcomes.setdefault(trial.task, []).append(trial.reward)
+        return outcomes
+
+    async def evaluate(self, experiment: Experiment, tasks: list[TaskRef], label: str,
+                       worker: Worker, attempts: int) -> EvalResult:  # fmt: skip
         result = await evaluate(
             self.ws.tasks_dir, AGENT_IMPORT_PATH, model=self.settings.model,
             agent_kwargs={"api_base": self.settings.api_base} if self.settings.api_base else None,
             environment=self.settings.environment,
             environment_kwargs=self.settings.environment_kwargs,
-            n_concurrent=self.settings.concurrency,
-            attempts=1 if tasks else self.settings.attempts,
+            n_concurrent=self.settings.concurrency, attempts=attempts,
             jobs_dir=self.ws.jobs_dir, job_prefix=f"exp{experiment.id}-{label}",
-            tasks=tasks or self.tasks, cwd=self.ws.root, worker=worker,
+            tasks=tasks, cwd=self.ws.root, worker=worker,
             job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
         )  # fmt: skip
-        if label == "eval":
-            experiment.job_dirs += result.job_dirs
+        experiment.job_dirs += result.job_dirs
         return result
 
     async def spot_check(self, experiment_id: int, names: list[str]) -> tuple[str, list[Trial]]:
-        chosen = [t for t in self.tasks if t.name in names]
-        number = len(list(self.ws.jobs_dir.glob(f"exp{experiment_id}-spot*"))) + 1
+        number = len(list(self.ws.jobs_dir.glob(f"exp{experiment_id}-spot*.config.json"))) + 1
         self.report(f"experiment {experiment_id}: spot check on {', '.join(names)}")
         result = await evaluate(
             self.ws.tasks_dir, AGENT_IMPORT_PATH, model=self.settings.model,
@@ -251,20 +310,39 @@ class Loop:
             environment=self.settings.environment,
             environment_kwargs=self.settings.environment_kwargs,
             n_concurrent=self.settings.concurrency, jobs_dir=self.ws.jobs_dir,
-            job_prefix=f"exp{experiment_id}-spot{number}", tasks=chosen, cwd=self.ws.root,
+            job_prefix=f"exp{experiment_id}-spot{number}", tasks=self._refs(names), cwd=self.ws.root,
             job_env={spend.EXPERIMENT_ENV: str(experiment_id)},
         )  # fmt: skip
         return f"spot-{number}", result.trials
 
-    def _record_evaluation(self, experiment: Experiment, result: EvalResult) -> None:
-        experiment.avg_score, experiment.passed, experiment.total = result.score, result.passed, result.total
-        experiment.task_scores = {task.name: task.reward for task in result.tasks}
-        experiment.trials = [asdict(trial) for trial in result.trials]
-        parent = next((e for e in self.ledger.experiments() if e.id == experiment.parent_id), None)
+    def _outcomes(self, experiment: Experiment) -> Outcomes:
+        """Rewards by task, of every attempt that counts (a smoke run does not)."""
+        outcomes: Outcomes = {}
+        for trial in experiment.trials:
+            if trial.get("label") != "smoke":
+                outcomes.setdefault(trial["task"], []).append(trial["reward"])
+        return outcomes
+
+    def _score(self, experiment: Experiment, parent: Experiment | None = None) -> None:
+        """Scores on the search tasks it ran; flips and prediction hits against the parent."""
+        outcomes = self._outcomes(experiment)
+        search = [t for t in self.splits.search if t in outcomes]
+        experiment.task_scores = {t: mean(rewards) for t, rewards in outcomes.items()}
+        experiment.total = len(search)
+        experiment.passed = sum(experiment.task_scores[t] >= 0.5 for t in search)  # most attempts pass
+        rewards = [r for t in search for r in outcomes[t]]
+        experiment.avg_score = mean(rewards) if rewards else None
+        held = [t for t in self.splits.held_out if t in outcomes]
+        if held:
+            experiment.held_out = {"passed": sum(experiment.task_scores[t] >= 0.5 for t in held), "total": len(held)}
         if parent is not None:
-            before = {t for t, s in parent.task_scores.items() if s >= 1.0}
-            after = {t for t, s in experiment.task_scores.items() if s >= 1.0}
-            experiment.flips = {"fixed": sorted(after - before), "broken": sorted(before - after)}
+            before = {t for t, s in parent.task_scores.items() if s >= 0.5}
+            after = {t for t, s in experiment.task_scores.items() if s >= 0.5}
+            ran = set(experiment.task_scores)
+            experiment.flips = {"fixed": sorted(after - before), "broken": sorted((before & ran) - after)}
+            if experiment.expected_flips:
+                hits = set(experiment.expected_flips) & set(experiment.flips["fixed"])
+                experiment.hit_rate = len(hits) / len(experiment.expected_flips)
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -358,15 +436,23 @@ class Loop:
         baseline = next(e for e in self.ledger.experiments() if e.status == "baseline")
         return self.history.show(baseline.commit, "agent.py")
 
-    def _smoke_task(self, parent: Experiment) -> TaskRef:
+    def _smoke_task(self, parent: Experiment) -> str:
         """A task the parent passes, if any: a candidate that breaks it is broken."""
-        passed = [t for t in self.tasks if parent.task_scores.get(t.name, 0.0) >= 1.0]
-        return (passed or self.tasks)[0]
+        passed = [t for t in self.splits.search if parent.task_scores.get(t, 0.0) >= 1.0]
+        return (passed or self.splits.search)[0]
 
 
-def _harness_failure(smoke: EvalResult) -> str | None:
+class _Stop(Exception):
+    """An evaluation cut short: the status to record and why."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def _harness_failure(trials: list[Trial]) -> str | None:
     """Did the harness itself break (a Python error, no trace), rather than fail the task?"""
-    for trial in smoke.trials:
+    for trial in trials:
         kind = (trial.error or "").split(":")[0]
         if trial.category == "agent" and isinstance(getattr(builtins, kind, None), type):
             return f"{trial.error} (see {Path(trial.trial_dir) / 'exception.txt'})"

@@ -61,8 +61,11 @@ def render(
     if last is not None and last.id != best.id and last.final:
         parts.append(
             f"## The last candidate (experiment {last.id})\n\n{last.status}: "
-            f"{last.description}\nwhy: {last.reason}"
+            f"{last.description}\nwhy: {last.public_reason or last.reason}"
         )
+    predictions = _predictions(experiments, visible)
+    if predictions:
+        parts.append("## Your predictions so far (expected flips against what happened)\n\n" + predictions)
     failed = [Trial(**t) for t in best.trials if t["task"] in visible and t["reward"] < 1.0]
     if failed:
         digests = [traces.digest(trial) for trial in failed[:DIGESTS]]
@@ -78,6 +81,21 @@ def render(
     return "\n\n".join(parts) + "\n"
 
 
+def _predictions(experiments: list[Experiment], visible: list[str]) -> str:
+    """The learning log: what each proposal expected to fix, and what it did fix."""
+    rows = []
+    for e in experiments[-LEDGER_ROWS:]:
+        if not e.expected_flips or e.hit_rate is None:
+            continue
+        fixed = [t for t in e.flips.get("fixed", []) if t in visible]
+        broken = [t for t in e.flips.get("broken", []) if t in visible]
+        rows.append(
+            f"experiment {e.id} ({e.status}): expected {', '.join(e.expected_flips)}; fixed "
+            f"{', '.join(fixed) or 'none'}; broke {', '.join(broken) or 'none'}; hit rate {e.hit_rate:.0%}"
+        )
+    return "\n".join(rows)
+
+
 def _passed(experiment: Experiment, visible: list[str]) -> str:
     trials = [t for t in experiment.trials if t["task"] in visible]
     return f"passed {sum(t['reward'] >= 1.0 for t in trials)}/{len(trials)}"
@@ -89,7 +107,8 @@ def _ledger(experiments: list[Experiment]) -> str:
     if len(experiments) > len(shown):
         rows.append(f"({len(experiments) - len(shown)} earlier experiments: read_ledger)")
     for e in shown:
-        rows.append(f"{e.id:<3} {e.status:<12} {' '.join((e.description or e.reason).split())[:160]}")
+        text = e.description or e.public_reason or e.reason
+        rows.append(f"{e.id:<3} {e.status:<12} {' '.join(text.split())[:160]}")
     return "\n".join(rows)
 
 

@@ -19,7 +19,7 @@ from autoagent.evaluate.results import Trial
 from autoagent.ledger import Ledger
 
 READ_LIMIT = 40_000  # characters of a file returned at once
-HIDDEN = {".git", ".autoagent", "__pycache__"}
+HIDDEN = {".git", ".autoagent", "__pycache__", "results.tsv"}  # the ledger tools give what may be seen
 
 
 class Refused(Exception):
@@ -41,8 +41,10 @@ SpotCheck = Callable[[list[str]], Awaitable[tuple[str, list[Trial]]]]
 class MetaTools:
     root: Path
     ledger: Ledger
-    tasks: list[str]  # the task names the meta-agent may see
+    tasks: list[str]  # the task names the meta-agent may see (the search split)
     baseline: str  # the baseline agent.py: its fixed part must survive every edit
+    tasks_dir: Path | None = None  # where the tasks live: hidden ones, tests and solutions stay unread
+    off_limits: list[str] = field(default_factory=list)  # task names no edit may mention
     run_spot_check: SpotCheck | None = None  # runs the current harness on tasks
     max_spot_checks: int = 3
     submission: Submission | None = None
@@ -80,16 +82,33 @@ class MetaTools:
             raise Refused(f"{path!r} is outside the workspace")
         if relative.parts and relative.parts[0] in HIDDEN:
             raise Refused(f"{path!r}: {relative.parts[0]} is not readable; use the ledger and trace tools")
+        inside = self._in_tasks(target)
+        if inside is not None:
+            task, rest = inside
+            if task and task not in self.tasks:
+                raise Refused(f"{path!r}: there is no such task you can see")
+            if rest and rest[0] in ("tests", "solution"):
+                raise Refused(f"{path!r}: a task's tests and solution are the verifier's, not yours to read")
         if write and str(relative) != "agent.py" and (not relative.parts or relative.parts[0] != ".agent"):
             raise Refused(f"{path!r}: only agent.py and files under .agent/ may be changed")
         return target
 
+    def _in_tasks(self, target: Path) -> tuple[str | None, tuple[str, ...]] | None:
+        """(task, the rest of the path) when `target` lies in the tasks directory."""
+        if self.tasks_dir is None:
+            return None
+        try:
+            parts = target.resolve().relative_to(self.tasks_dir.resolve()).parts
+        except ValueError:
+            return None
+        return (parts[0] if parts else None), parts[1:]
+
     def _check_harness_text(self, path: Path, text: str) -> None:
         if path.name == "agent.py" and path.parent == self.root:
             problem = guard.boundary_problem(text, self.baseline)
-            problem = problem or guard.naming_problem(guard.editable_part(text), self.tasks)
+            problem = problem or guard.naming_problem(guard.editable_part(text), self.tasks + self.off_limits)
         else:
-            problem = guard.naming_problem(text, self.tasks, str(path.relative_to(self.root)))
+            problem = guard.naming_problem(text, self.tasks + self.off_limits, str(path.relative_to(self.root)))
         if problem:
             raise Refused(f"{problem}; the file was not changed")
 
@@ -120,6 +139,8 @@ class MetaTools:
         if not target.is_dir():
             raise Refused(f"{path!r} is not a directory")
         entries = sorted(p for p in target.iterdir() if p.name not in HIDDEN)
+        if self._in_tasks(target) == (None, ()):  # the tasks directory: only the visible tasks
+            entries = [p for p in entries if p.name in self.tasks]
         return "\n".join(p.name + ("/" if p.is_dir() else "") for p in entries) or "(empty)"
 
     def read_file(self, path: str, start_line: int = 1, end_line: int | None = None) -> str:
@@ -159,11 +180,11 @@ class MetaTools:
         experiments = self.ledger.experiments()
         if not experiments:
             return "no experiments yet"
-        rows = ["id\tstatus\tpassed\tavg_score\tdescription"]
+        rows = ["id\tstatus\tpassed\thit_rate\tdescription\twhy"]
         for e in experiments:
             passed = "" if e.passed is None else f"{e.passed}/{e.total}"
-            score = "" if e.avg_score is None else f"{e.avg_score:.3f}"
-            rows.append(f"{e.id}\t{e.status}\t{passed}\t{score}\t{e.description or e.reason}")
+            hits = "" if e.hit_rate is None else f"{e.hit_rate:.2f}"
+            rows.append(f"{e.id}\t{e.status}\t{passed}\t{hits}\t{e.description}\t{e.public_reason or e.reason}")
         return "\n".join(rows)
 
     def experiment_results(self, experiment: int | str) -> str:
@@ -176,7 +197,9 @@ class MetaTools:
             if record.hypothesis:
                 lines.append(f"hypothesis: {record.hypothesis}")
             if record.reason:
-                lines.append(f"decision: {record.reason}")
+                lines.append(f"decision: {record.public_reason or record.reason}")
+            if record.expected_flips:
+                lines.append(f"it expected to fix: {', '.join(record.expected_flips)}")
             for kind in ("fixed", "broken"):
                 names = [t for t in record.flips.get(kind, []) if t in self.tasks]
                 if names:
