@@ -238,6 +238,8 @@ class Loop:
                 simpler=complexity(self.ws.harness.read_text()).simpler_than(
                     complexity(self.history.show(parent.commit, "agent.py"))),
                 canaries=self.settings.canaries, seed=experiment.id,
+                # A held-out loss must be seen more than once to veto: as often as the baseline ran.
+                held_out_attempts=max(self.settings.baseline_attempts, self.settings.attempts),
             )  # fmt: skip
         except _Stop as stop:
             experiment.timings["evaluate"] = time.monotonic() - started
@@ -264,6 +266,7 @@ class Loop:
         harness that breaks, a trace that touches the verifier's files, or a spent budget."""
         first = not experiment.trials
         trials: list[Trial] = []
+        self.report(f"experiment {experiment.id}: {sum(wanted.values())} trials on {len(wanted)} tasks")
         for attempts in sorted(set(wanted.values())):
             names = [t for t, n in wanted.items() if n == attempts]
             result = await self.evaluate(experiment, self._refs(names), label, worker, attempts)

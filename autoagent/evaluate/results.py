@@ -70,6 +70,11 @@ class Trial:
     def passed(self) -> bool:
         return self.reward >= 1.0
 
+    @classmethod
+    def from_record(cls, record: dict) -> Trial:
+        """A trial from its ledger record (which may carry more fields)."""
+        return cls(**{k: v for k, v in record.items() if k in cls.__dataclass_fields__})
+
 
 def read_trial(trial_dir: Path) -> Trial:
     """One trial's outcome from its `result.json`."""

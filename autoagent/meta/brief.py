@@ -66,7 +66,7 @@ def render(
     predictions = _predictions(experiments, visible)
     if predictions:
         parts.append("## Your predictions so far (expected flips against what happened)\n\n" + predictions)
-    failed = [Trial(**t) for t in best.trials if t["task"] in visible and t["reward"] < 1.0]
+    failed = [Trial.from_record(t) for t in best.trials if t["task"] in visible and t["reward"] < 1.0]
     if failed:
         digests = [traces.digest(trial) for trial in failed[:DIGESTS]]
         more = failed[DIGESTS:]

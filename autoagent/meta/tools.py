@@ -19,7 +19,8 @@ from autoagent.evaluate.results import Trial
 from autoagent.ledger import Ledger
 
 READ_LIMIT = 40_000  # characters of a file returned at once
-HIDDEN = {".git", ".autoagent", "__pycache__", "results.tsv"}  # the ledger tools give what may be seen
+# The ledger tools give what may be seen of results; autoagent.toml names the held-out tasks.
+HIDDEN = {".git", ".autoagent", "__pycache__", "results.tsv", "autoagent.toml"}
 
 
 class Refused(Exception):
@@ -120,7 +121,7 @@ class MetaTools:
         if key not in found:
             known = ", ".join(list(found) + list(self.spot_checks)) or "none yet"
             raise Refused(f"no experiment {key!r} (known: {known})")
-        return key, [Trial(**t) for t in found[key].trials if t["task"] in self.tasks]
+        return key, [Trial.from_record(t) for t in found[key].trials if t["task"] in self.tasks]
 
     def _trial(self, experiment: int | str, task: str, attempt: int) -> Trial:
         key, trials = self._experiment(experiment)

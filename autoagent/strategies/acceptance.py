@@ -51,9 +51,11 @@ async def judge(
     attempts: int,
     simpler: bool,
     canaries: int = 5,
+    held_out_attempts: int | None = None,  # default: `attempts`
     seed: int = 0,
 ) -> Judgment:
-    full = (len(search) + len(held_out)) * attempts
+    held_out_attempts = held_out_attempts or attempts
+    full = len(search) * attempts + len(held_out) * held_out_attempts
     outcomes: Outcomes = {}
     runs = 0
 
@@ -69,7 +71,7 @@ async def judge(
         return Judgment(status, reason, outcomes, runs, max(0, full - runs), stage)
 
     if not gate.staged:  # one evaluation of everything, then the rule
-        await evaluate({t: attempts for t in search + held_out})
+        await evaluate({t: attempts for t in search} | {t: held_out_attempts for t in held_out})
         decision = gate.decide(parent, outcomes, search, simpler, 0, expected)
         if decision.verdict == "keep" and held_out:
             veto = gate.holds_up(parent, outcomes, held_out)
@@ -91,7 +93,7 @@ async def judge(
         await evaluate(decision.more)
     if decision.verdict != "keep" or not held_out:
         return done(decision.verdict, decision.reason, "search")
-    await evaluate({t: attempts for t in held_out})
+    await evaluate({t: held_out_attempts for t in held_out})
     veto = gate.holds_up(parent, outcomes, held_out)
     if veto.verdict != "keep":
         return done("discard", veto.reason, "held-out")
