@@ -266,7 +266,9 @@ class Loop:
         harness that breaks, a trace that touches the verifier's files, or a spent budget."""
         first = not experiment.trials
         trials: list[Trial] = []
-        self.report(f"experiment {experiment.id}: {sum(wanted.values())} trials on {len(wanted)} tasks")
+        trials_n, tasks_n = sum(wanted.values()), len(wanted)
+        self.report(f"experiment {experiment.id}: {trials_n} trial{'s' * (trials_n != 1)} "
+                    f"on {tasks_n} task{'s' * (tasks_n != 1)}")  # fmt: skip
         for attempts in sorted(set(wanted.values())):
             names = [t for t, n in wanted.items() if n == attempts]
             result = await self.evaluate(experiment, self._refs(names), label, worker, attempts)
