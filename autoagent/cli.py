@@ -201,6 +201,7 @@ def eval_command(
     ] = 2,
     json_out: JsonOut = None,
     jobs_dir: JobsDir = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress while it runs.")] = False,
 ) -> None:
     """Run an agent on tasks and score it: sum of rewards / trials, errors count 0."""
     plan = _plan(tasks_dir, environment, ek, n_concurrent, include, exclude, jobs_dir)
@@ -219,7 +220,7 @@ def eval_command(
         raise fail(f"--model: {problem}")
     attempts = attempts or (config.run.attempts if config else 1)
     total = _count_trials(plan, limit, attempts)
-    with display.trial_progress(total, f"eval {agent}") as on_event:
+    with display.trial_progress(total, f"eval {agent}", quiet) as on_event:
         try:
             result = asyncio.run(
                 evaluate(
@@ -286,29 +287,27 @@ def _workspace() -> Workspace:
     return workspace
 
 
-def _run_loop(workspace: Workspace, settings) -> str:
+def _run_loop(workspace: Workspace, settings, mode: str = "plain") -> str:
     """Run the loop; the first Ctrl-C stops it cleanly, a second one at once."""
     from autoagent.loop import Loop
 
-    def report(line: str) -> None:
-        display.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(line)}", highlight=False)
+    with display.run_view(mode) as (report, on_status):
+        return asyncio.run(_loop_main(Loop(workspace, settings, report, on_status), report))
 
-    async def main() -> str:
-        loop = Loop(workspace, settings, report)
-        task = asyncio.current_task()
 
-        def on_interrupt() -> None:
-            if loop.stop_requested:
-                display.errors.print("Aborted.")
-                os._exit(130)
-            loop.stop_requested = True
-            report("Stopping: recording what this run has (Ctrl-C again to abort at once)")
-            task.cancel()
+async def _loop_main(loop, report) -> str:
+    task = asyncio.current_task()
 
-        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_interrupt)
-        return await loop.run()
+    def on_interrupt() -> None:
+        if loop.stop_requested:
+            display.errors.print("Aborted.")
+            os._exit(130)
+        loop.stop_requested = True
+        report("Stopping: recording what this run has (Ctrl-C again to abort at once)")
+        task.cancel()
 
-    return asyncio.run(main())
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_interrupt)
+    return await loop.run()
 
 
 @app.command()
@@ -319,6 +318,8 @@ def run(
         float | None, typer.Option("--budget-usd", help="Stop at this spend (task runs + meta-agent).")
     ] = None,
     meta_model: Annotated[str | None, typer.Option("--meta-model", help="The meta-agent's model.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only how the run ended.")] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="Log lines only, no live status (CI, files).")] = False,
 ) -> None:
     """Improve the workspace's harness until a budget is spent or Ctrl-C; resumes after a crash."""
     from autoagent.loop import RunError, Settings
@@ -334,8 +335,9 @@ def run(
     if budget == Budget():
         display.console.print("No budget set: the run goes on until you press Ctrl-C.")
     settings = Settings.from_workspace(workspace, budget=budget, meta_model=meta_model)
+    mode = "quiet" if quiet else "plain" if plain or not display.console.is_terminal else "live"
     try:
-        reason = _run_loop(workspace, settings)
+        reason = _run_loop(workspace, settings, mode)
     except RunError as error:
         raise fail(str(error)) from None
     display.console.print(f"Stopped: {reason}. The ledger is {workspace.root / 'results.tsv'}")
@@ -408,3 +410,33 @@ def test_command(
     display.console.print(display.eval_table(result, "the sealed test split"))
     display.console.print(display.eval_summary(result))
     _write_json(json_out, result.to_json())
+
+
+@app.command()
+def report(
+    open_it: Annotated[bool, typer.Option("--open", help="Open the report in a browser.")] = False,
+) -> None:
+    """Write an HTML report of the workspace's runs (and the progress chart as a PNG)."""
+    from autoagent import report as reports
+
+    workspace = _workspace()
+    page, png = reports.write(workspace.root)
+    display.console.print(f"Wrote {page}" + (f" and {png}" if png else ""))
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(page.as_uri())
+
+
+@app.command()
+def status() -> None:
+    """Where the workspace's runs stand: also while one is going on."""
+    from autoagent.ledger import Ledger
+    from autoagent.live import LiveStatus
+
+    workspace = _workspace()
+    ledger = Ledger(workspace.root)
+    stops = ledger.events("stop")
+    for item in display.status_view(workspace.root, ledger.experiments(), LiveStatus.load(workspace.root),
+                                    stops[-1]["reason"] if stops else None):  # fmt: skip
+        display.console.print(item)

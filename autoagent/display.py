@@ -18,8 +18,12 @@ errors = Console(stderr=True)
 
 
 @contextlib.contextmanager
-def trial_progress(total: int, label: str) -> Iterator[Any]:
-    """A progress bar over `total` trials; yields the callback for trial events."""
+def trial_progress(total: int, label: str, quiet: bool = False) -> Iterator[Any]:
+    """A progress bar over `total` trials (a line per trial off a terminal; nothing when
+    quiet); yields the callback for trial events."""
+    if quiet:
+        yield lambda event: None
+        return
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -105,3 +109,84 @@ def check_table(findings: list[Finding]) -> Table:
             verdict,
         )
     return table
+
+
+# -- runs -------------------------------------------------------------------------------
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def live_line(live) -> str:
+    """One line: where a run stands (for the live display and `autoagent status`)."""
+    parts = [f"experiment {live.experiment}" if live.experiment is not None else "starting", live.phase]
+    if live.trials_total:
+        parts.append(f"trials {live.trials_done}/{live.trials_total}")
+    if live.best:
+        parts.append(f"best {live.best['passed']}/{live.best['total']} (experiment {live.best['id']})")
+    spend = live.spend or {}
+    budget = live.budget.get("usd") if live.budget else None
+    money = f"spent task ${spend.get('task', 0):.2f} + meta ${spend.get('meta', 0):.2f}"
+    parts.append(money + (f" of ${budget:g}" if budget else ""))
+    parts.append(f"elapsed {_duration(live.elapsed)}")
+    return " · ".join(parts)
+
+
+@contextlib.contextmanager
+def run_view(mode: str) -> Iterator[tuple[Any, Any]]:
+    """(report, on_status) callbacks for the loop. mode: live (a status line pinned under the
+    log, on a terminal), plain (log lines only: CI, a file) or quiet (nothing but the end)."""
+    import time as clock
+
+    def line(text: str) -> None:
+        if mode != "quiet":
+            console.print(f"[dim]{clock.strftime('%H:%M:%S')}[/] {escape(text)}", highlight=False)
+
+    if mode != "live":
+        yield line, None
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    with Live(Text(""), console=console, refresh_per_second=2, transient=True) as view:
+        yield line, lambda live: view.update(Text(live_line(live), style="bold cyan"))
+
+
+def status_view(root, ledger_experiments, live, stop_reason: str | None) -> list[Any]:
+    """What `autoagent status` prints: one screen, whatever state the workspace is in."""
+    out: list[Any] = []
+    if not ledger_experiments and live is None:
+        out.append(f"No runs yet in {root}. Start one with [bold]autoagent run[/] "
+                   "(or see the loop work first: autoagent demo).")  # fmt: skip
+        return out
+    if live is not None and live.running:
+        out.append(f"[bold green]Running[/] (pid {live.pid}): {escape(live_line(live))}")
+        if live.last:
+            out.append(f"  last: {escape(live.last)}")
+    else:
+        out.append(f"[bold]Not running.[/] Last stop: {escape(stop_reason or 'unknown (the run was killed?)')}")
+    final = [e for e in ledger_experiments if e.final]
+    kept = [e for e in final if e.status in ("baseline", "keep")]
+    if kept:
+        best = kept[-1]
+        out.append(f"Best: experiment {best.id}, passed {best.passed}/{best.total}, "
+                   f"commit {(best.commit or '')[:7]} ({escape(best.description)})")  # fmt: skip
+    counts: dict[str, int] = {}
+    for e in final:
+        counts[e.status] = counts.get(e.status, 0) + 1
+    proposals = [e for e in final if e.id > 0]
+    keeps = sum(e.status == "keep" for e in proposals)
+    out.append("Experiments: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+               + (f" · keep rate {keeps}/{len(proposals)}" if proposals else ""))  # fmt: skip
+    spent = {role: sum(e.cost_usd.get(role, 0.0) for e in final) for role in ("task", "meta")}
+    out.append(f"Spent: ${spent['task']:.4f} on task runs, ${spent['meta']:.4f} on the meta-agent")
+    table = Table(title="Last experiments", title_justify="left")
+    for column in ("#", "status", "passed", "description"):
+        table.add_column(column)
+    for e in final[-6:]:
+        passed = "" if e.passed is None else f"{e.passed}/{e.total}"
+        table.add_row(str(e.id), e.status, passed, escape((e.description or e.reason)[:70]))
+    out.append(table)
+    return out

@@ -28,6 +28,7 @@ from autoagent.evaluate.results import Trial
 from autoagent.evaluate.tasks import TaskRef, discover, select
 from autoagent.history import History
 from autoagent.ledger import Experiment, Ledger, now
+from autoagent.live import LiveStatus
 from autoagent.meta import agent as meta_agent
 from autoagent.meta import brief
 from autoagent.meta.tools import MetaTools
@@ -85,10 +86,14 @@ class Settings:
 
 
 class Loop:
-    def __init__(self, workspace: Workspace, settings: Settings, report: Callable[[str], None] = print):
+    def __init__(self, workspace: Workspace, settings: Settings, report: Callable[[str], None] = print,
+                 on_status: Callable[[LiveStatus], None] | None = None):  # fmt: skip
         self.ws = workspace
         self.settings = settings
-        self.report = report
+        self._report = report
+        self._on_status = on_status
+        budget = settings.budget
+        self.live = LiveStatus(budget={"iterations": budget.iterations, "hours": budget.hours, "usd": budget.usd})
         self.ledger = Ledger(workspace.root)
         self.history = History(workspace.root)
         self.meter = spend.Meter(workspace.root / ".autoagent" / "spend.jsonl")
@@ -104,7 +109,31 @@ class Loop:
         self._started = time.monotonic()
         self._started_at = time.time()
         self._spent_before = self.meter.spent()
+        self._spent_by_role = {role: self.meter.spent(role=role) for role in ("task", "meta")}
         self._done = 0  # proposals made (or failed) in this invocation
+
+    def report(self, line: str, phase: str | None = None) -> None:
+        """A line for the log; the live status follows it."""
+        self.live.last = line
+        self.update(phase=phase or self.live.phase)
+        self._report(line)
+
+    def update(self, **fields) -> None:
+        """Change the live status (`.autoagent/live.json`, the live display)."""
+        for name, value in fields.items():
+            setattr(self.live, name, value)
+        best = self.ledger.best()
+        if best is not None:
+            self.live.best = {"id": best.id, "passed": best.passed, "total": best.total}
+        self.live.spend = {role: self.meter.spent(role=role) - self._spent_by_role.get(role, 0.0)
+                           for role in ("task", "meta")}  # fmt: skip
+        self.live.save(self.ws.root)
+        if self._on_status is not None:
+            self._on_status(self.live)
+
+    def _trial_event(self, event: dict) -> None:
+        if event.get("event") == "end":
+            self.update(trials_done=self.live.trials_done + 1)
 
     @property
     def task_names(self) -> list[str]:
@@ -133,6 +162,7 @@ class Loop:
                 reason = self.exhausted()
                 if reason:
                     self.ledger.note("stop", reason=reason)
+                    self.update(phase="stopped", last=f"stopped: {reason}")
                     return reason
                 async with Worker(self.ws.root, self.settings.model) as worker:
                     await worker.start(self.ws.jobs_dir)  # it warms up while the meta-agent works
@@ -141,6 +171,7 @@ class Loop:
                         await self.judge(candidate, worker)
                 if candidate is None:  # recorded; wait (longer each time) and ask again
                     failures += 1
+                    self.update(phase="waiting")
                     await asyncio.sleep(min(600.0, self.settings.retry_wait_sec * 2 ** (failures - 1)))
                 else:
                     failures = 0
@@ -149,10 +180,12 @@ class Loop:
                 raise
             self._interrupted("stopped by the user (Ctrl-C)")
             self.ledger.note("stop", reason="stopped by the user")
+            self.update(phase="stopped", last="stopped: stopped by the user")
             return "stopped by the user"
 
     async def baseline(self) -> None:
-        self.report("experiment 0: the baseline, the harness as the workspace has it")
+        self.update(experiment=0)
+        self.report("experiment 0: the baseline, the harness as the workspace has it", "evaluating")
         problem = guard.import_problem(self.ws.harness)
         if problem:
             raise RunError(f"The baseline harness cannot run: {problem}")
@@ -174,7 +207,8 @@ class Loop:
         best = self._best()
         experiment_id = self.ledger.next_id()
         os.environ[spend.EXPERIMENT_ENV] = str(experiment_id)
-        self.report(f"experiment {experiment_id}: the meta-agent ({self.settings.meta_model}) is proposing")
+        self.update(experiment=experiment_id, trials_done=0, trials_total=0)
+        self.report(f"experiment {experiment_id}: the meta-agent ({self.settings.meta_model}) is proposing", "proposing")
         tools = MetaTools(
             root=self.ws.root, ledger=self.ledger, tasks=self.task_names,
             baseline=self._baseline_harness(), tasks_dir=self.ws.tasks_dir,
@@ -218,6 +252,7 @@ class Loop:
                 return await self.judge(experiment, worker)
         self.history.restore(experiment.commit)  # evaluate exactly what was committed
         parent = next(e for e in self.ledger.experiments() if e.id == experiment.parent_id)
+        self.update(experiment=experiment.id, phase="validating", trials_done=0, trials_total=0)
         started = time.monotonic()
         every_task = [t.name for t in self.tasks]  # held-out and test names are off limits too
         problem = guard.harness_problem(self.ws.root, self._baseline_harness(), every_task)
@@ -229,7 +264,7 @@ class Loop:
         try:
             if not gate.staged:  # the reference rule runs everything at once: smoke-test it first
                 await self._run(experiment, worker, {self._smoke_task(parent): 1}, label="smoke")
-            self.report(f"experiment {experiment.id}: evaluating ({gate.name} gate)")
+            self.report(f"experiment {experiment.id}: evaluating ({gate.name} gate)", "evaluating")
             judgment = await acceptance.judge(
                 gate=gate, parent=self._outcomes(parent),
                 run=lambda wanted: self._run(experiment, worker, wanted),
@@ -267,6 +302,7 @@ class Loop:
         first = not experiment.trials
         trials: list[Trial] = []
         trials_n, tasks_n = sum(wanted.values()), len(wanted)
+        self.live.trials_total += trials_n
         self.report(f"experiment {experiment.id}: {trials_n} trial{'s' * (trials_n != 1)} "
                     f"on {tasks_n} task{'s' * (tasks_n != 1)}")  # fmt: skip
         for attempts in sorted(set(wanted.values())):
@@ -300,7 +336,7 @@ class Loop:
             environment_kwargs=self.settings.environment_kwargs,
             n_concurrent=self.settings.concurrency, attempts=attempts,
             jobs_dir=self.ws.jobs_dir, job_prefix=f"exp{experiment.id}-{label}",
-            tasks=tasks, cwd=self.ws.root, worker=worker,
+            tasks=tasks, cwd=self.ws.root, worker=worker, on_event=self._trial_event,
             job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
         )  # fmt: skip
         experiment.job_dirs += result.job_dirs

@@ -1,5 +1,5 @@
-"""Shared fixtures. The sandbox needs root and bubblewrap; CI sets
-AUTOAGENT_REQUIRE_SANDBOX=1 so that a missing prerequisite fails instead of skipping."""
+"""Shared fixtures. The sandbox needs root and bubblewrap, the report tests Chromium;
+CI sets AUTOAGENT_REQUIRE_ALL=1 so that a missing prerequisite fails instead of skipping."""
 
 import os
 import shutil
@@ -26,13 +26,24 @@ def sandbox_state(tmp_path_factory):
     shutil.rmtree(state, ignore_errors=True)
 
 
-@pytest.fixture
-def needs_sandbox():
-    problem = host_problem()
+def _missing(problem: str | None) -> None:
     if problem:
-        if os.environ.get("AUTOAGENT_REQUIRE_SANDBOX") == "1":
+        if os.environ.get("AUTOAGENT_REQUIRE_ALL") == "1":
             pytest.fail(problem)
         pytest.skip(problem)
+
+
+@pytest.fixture
+def needs_sandbox():
+    _missing(host_problem())
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def needs_chromium():
+    _missing(None if Path(CHROMIUM).exists() else "Chromium is not installed (apt-get install chromium)")
 
 
 def write_task(root: Path, name: str, *, test: str | None, solve: str = "true",

@@ -1,0 +1,52 @@
+"""`autoagent status`: no runs, a run going on in another process, a finished run."""
+
+import os
+
+from typer.testing import CliRunner
+
+from autoagent import workspace
+from autoagent.cli import app
+from autoagent.ledger import Experiment, Ledger
+from autoagent.live import LiveStatus
+from tests.conftest import flat
+
+
+def status(root, monkeypatch) -> str:
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    return flat(result.output)
+
+
+def test_no_runs_running_and_finished(tmp_path, monkeypatch):
+    ws = workspace.init(tmp_path / "ws", model="scripted/examples")
+    assert "No runs yet" in status(ws.root, monkeypatch)
+
+    ledger = Ledger(ws.root)
+    ledger.save(Experiment(0, "baseline", commit="a" * 40, description="baseline", passed=2, total=3,
+                           cost_usd={"task": 0.5, "meta": 0.0}))  # fmt: skip
+    ledger.save(Experiment(1, "keep", commit="b" * 40, description="re-read the instruction", passed=3,
+                           total=3, cost_usd={"task": 0.25, "meta": 0.125}))  # fmt: skip
+    live = LiveStatus(pid=os.getpid(), experiment=2, phase="evaluating", trials_done=4, trials_total=9,
+                      best={"id": 1, "passed": 3, "total": 3}, spend={"task": 0.75, "meta": 0.125},
+                      budget={"usd": 50}, last="experiment 2: 4 trials on 3 tasks")  # fmt: skip
+    live.save(ws.root)
+    running = status(ws.root, monkeypatch)
+    assert "Running (pid" in running and "experiment 2 · evaluating · trials 4/9" in running
+    assert "of $50" in running and "Best: experiment 1, passed 3/3" in running
+    assert "keep rate 1/1" in running and "re-read the instruction" in running
+
+    live.phase = "stopped"
+    live.save(ws.root)
+    ledger.note("stop", reason="3 iterations done (--iterations 3)")
+    finished = status(ws.root, monkeypatch)
+    assert "Not running. Last stop: 3 iterations done" in finished
+    assert "Spent: $0.7500 on task runs, $0.1250 on the meta-agent" in finished
+
+
+def test_a_killed_run_is_not_reported_as_running(tmp_path, monkeypatch):
+    ws = workspace.init(tmp_path / "ws", model="scripted/examples")
+    LiveStatus(pid=2**22 + 12345, experiment=1, phase="evaluating").save(ws.root)  # no such process
+    Ledger(ws.root).save(Experiment(0, "baseline", commit="a" * 40, passed=1, total=3))
+    assert "Not running. Last stop: unknown (the run was killed?)" in status(ws.root, monkeypatch)
