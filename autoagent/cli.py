@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -318,6 +317,10 @@ def run(
         float | None, typer.Option("--budget-usd", help="Stop at this spend (task runs + meta-agent).")
     ] = None,
     meta_model: Annotated[str | None, typer.Option("--meta-model", help="The meta-agent's model.")] = None,
+    meta: Annotated[
+        str | None,
+        typer.Option("--meta", help="The meta-agent: builtin, or claude-code (pip install 'autoagent[claude]')."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only how the run ended.")] = False,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines only, no live status (CI, files).")] = False,
 ) -> None:
@@ -334,7 +337,15 @@ def run(
     )
     if budget == Budget():
         display.console.print("No budget set: the run goes on until you press Ctrl-C.")
-    settings = Settings.from_workspace(workspace, budget=budget, meta_model=meta_model)
+    backend = meta or config.meta.backend
+    if backend not in ("builtin", "claude-code"):
+        raise fail(f"--meta {backend}: choose builtin or claude-code", 2)
+    if backend == "claude-code":
+        from autoagent.meta.claude_code import available
+
+        if problem := available():
+            raise fail(problem, 2)
+    settings = Settings.from_workspace(workspace, budget=budget, meta_model=meta_model, meta_backend=backend)
     mode = "quiet" if quiet else "plain" if plain or not display.console.is_terminal else "live"
     try:
         reason = _run_loop(workspace, settings, mode)

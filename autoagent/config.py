@@ -38,6 +38,8 @@ class Model(_Section):
 
 
 class Meta(Model):
+    backend: str = Field("builtin", pattern="^(builtin|claude-code)$",
+                         description="builtin, or claude-code (the extra autoagent[claude]).")  # fmt: skip
     max_turns: int = Field(40, ge=1, description="Model turns per proposal.")
     max_minutes: float = Field(30, gt=0, description="Minutes per proposal.")
     max_usd: float = Field(5.0, gt=0, description="USD per proposal.")

@@ -30,7 +30,7 @@ from autoagent.history import History
 from autoagent.ledger import Experiment, Ledger, now
 from autoagent.live import LiveStatus
 from autoagent.meta import agent as meta_agent
-from autoagent.meta import brief
+from autoagent.meta import brief, claude_code
 from autoagent.meta.tools import MetaTools
 from autoagent.splits import Splits, split
 from autoagent.strategies import acceptance
@@ -63,6 +63,7 @@ class Settings:
     baseline_attempts: int = 2  # the baseline runs more than once: the noise floor
     splits: dict = field(default_factory=dict)  # held_out, test, fractions, seed
     limits: meta_agent.Limits = field(default_factory=meta_agent.Limits)
+    meta_backend: str = "builtin"  # or "claude-code"
     retry_wait_sec: float = 30.0  # after a failed proposal; doubles up to 10 minutes
 
     @classmethod
@@ -79,7 +80,7 @@ class Settings:
             gate=gates.make(config.decision.gate, confidence=config.decision.confidence,
                             max_rounds=config.decision.max_rounds),
             canaries=config.decision.canaries, baseline_attempts=config.decision.baseline_attempts,
-            splits=config.splits.model_dump(),
+            splits=config.splits.model_dump(), meta_backend=config.meta.backend,
         )  # fmt: skip
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -208,7 +209,10 @@ class Loop:
         experiment_id = self.ledger.next_id()
         os.environ[spend.EXPERIMENT_ENV] = str(experiment_id)
         self.update(experiment=experiment_id, trials_done=0, trials_total=0)
-        self.report(f"experiment {experiment_id}: the meta-agent ({self.settings.meta_model}) is proposing", "proposing")
+        model = self.settings.meta_model or self.settings.model
+        backend = meta_agent if self.settings.meta_backend == "builtin" else claude_code
+        who = model if backend is meta_agent else f"Claude Code, {claude_code.model_name(model) or 'its default model'}"
+        self.report(f"experiment {experiment_id}: the meta-agent ({who}) is proposing", "proposing")
         tools = MetaTools(
             root=self.ws.root, ledger=self.ledger, tasks=self.task_names,
             baseline=self._baseline_harness(), tasks_dir=self.ws.tasks_dir,
@@ -223,8 +227,8 @@ class Loop:
         started = time.monotonic()
         log = self.ws.root / ".autoagent" / "meta" / f"{experiment_id}-{int(time.time())}.json"
         try:
-            proposal = await meta_agent.propose(
-                tools, text, model=self.settings.meta_model or self.settings.model,
+            proposal = await backend.propose(
+                tools, text, model=model,
                 api_base=self.settings.meta_api_base, limits=self.settings.limits, log=log,
             )  # fmt: skip
         except meta_agent.MetaAgentError as error:

@@ -69,7 +69,8 @@ class MetaTools:
         except Exception as error:  # a tool's own failure must not end the proposal
             return f"error: {name} failed: {type(error).__name__}: {error}"
 
-    def _path(self, path: str, *, write: bool = False) -> Path:
+    def check_path(self, path: str, *, write: bool = False) -> Path:
+        """The file `path` names, if the meta-agent may read it (or write it); else Refused."""
         relative = PurePosixPath(path)
         if relative.is_absolute() or ".." in relative.parts:
             raise Refused(f"{path!r}: use a path relative to the workspace, without '..'")
@@ -104,7 +105,8 @@ class MetaTools:
             return None
         return (parts[0] if parts else None), parts[1:]
 
-    def _check_harness_text(self, path: Path, text: str) -> None:
+    def check_text(self, path: Path, text: str) -> None:
+        """Refused unless `text` may be written to `path`: boundary intact, no task named."""
         if path.name == "agent.py" and path.parent == self.root:
             problem = guard.boundary_problem(text, self.baseline)
             problem = problem or guard.naming_problem(guard.editable_part(text), self.tasks + self.off_limits)
@@ -136,7 +138,7 @@ class MetaTools:
 
     def list_files(self, path: str = ".") -> str:
         """List a directory of the workspace (directories end with /)."""
-        target = self._path(path)
+        target = self.check_path(path)
         if not target.is_dir():
             raise Refused(f"{path!r} is not a directory")
         entries = sorted(p for p in target.iterdir() if p.name not in HIDDEN)
@@ -146,7 +148,7 @@ class MetaTools:
 
     def read_file(self, path: str, start_line: int = 1, end_line: int | None = None) -> str:
         """Read a workspace file, with line numbers (optionally lines start_line..end_line)."""
-        target = self._path(path)
+        target = self.check_path(path)
         if not target.is_file():
             raise Refused(f"{path!r} is not a file")
         lines = target.read_text(errors="replace").splitlines()
@@ -156,15 +158,15 @@ class MetaTools:
 
     def write_file(self, path: str, content: str) -> str:
         """Replace the whole of agent.py or a file under .agent/ with `content`."""
-        target = self._path(path, write=True)
-        self._check_harness_text(target, content)
+        target = self.check_path(path, write=True)
+        self.check_text(target, content)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
         return f"wrote {path} ({len(content.splitlines())} lines)"
 
     def edit_file(self, path: str, old_text: str, new_text: str) -> str:
         """Replace `old_text`, which must occur exactly once, with `new_text` in agent.py or .agent/."""
-        target = self._path(path, write=True)
+        target = self.check_path(path, write=True)
         if not target.is_file():
             raise Refused(f"{path!r} does not exist; use write_file to create it")
         text = target.read_text()
@@ -172,7 +174,7 @@ class MetaTools:
         if count != 1:
             raise Refused(f"old_text occurs {count} times in {path}; it must occur exactly once")
         updated = text.replace(old_text, new_text)
-        self._check_harness_text(target, updated)
+        self.check_text(target, updated)
         target.write_text(updated)
         return f"edited {path}"
 
