@@ -81,8 +81,11 @@ async def propose(
         if meter.budget_usd is not None:
             usd = min(usd, meter.budget_usd - meter.spent())
     server = sdk.create_sdk_mcp_server(SERVER, tools=[_mcp_tool(sdk, tools, name) for name in OURS])
-    # Our tools in every request (not deferred behind a tool search); no telemetry, no updates.
-    env = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "ENABLE_TOOL_SEARCH": "false"}
+    env = {
+        "ENABLE_TOOL_SEARCH": "false",  # our tools in every request, not deferred behind a search
+        "MCP_TOOL_TIMEOUT": str(int(limits.seconds * 1000)),  # a spot check may take minutes
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
+    }  # fmt: skip
     if api_base:
         env["ANTHROPIC_BASE_URL"] = api_base
     options = sdk.ClaudeAgentOptions(

@@ -46,6 +46,7 @@ def test_claude_code_proposes_and_the_loop_decides(tmp_path, monkeypatch):
         use("mcp__autoagent__read_trajectory", experiment="0", task="csv-total"),
         use("Read", file_path=harness),
         use("Edit", file_path=harness, old_string=PROMPT_OLD, new_string=PROMPT_NEW),
+        use("mcp__autoagent__spot_check", tasks=["csv-total"]),
         SUBMIT,
         [{"text": "Submitted."}],
     ]
@@ -64,8 +65,10 @@ def test_claude_code_proposes_and_the_loop_decides(tmp_path, monkeypatch):
     assert PROMPT_NEW in ws.harness.read_text()
     log = json.loads(open(kept.meta_log).read())
     assert log["backend"] == "claude-code" and any(m.get("type") == "ResultMessage" for m in log["messages"])
-    # Our MCP tool answered inside the conversation: the trajectory it read came back.
-    assert any("steps 1-" in json.dumps(r["body"]) for r in fake.requests)
+    # Our MCP tools answered inside the conversation: the trajectory it read, the edited
+    # harness's spot check (it fixes csv-total).
+    sent = json.dumps([r["body"] for r in fake.requests])
+    assert "steps 1-" in sent and "csv-total: reward 1" in sent
     main = [r["body"] for r in fake.requests if r["body"] and MAIN in json.dumps(r["body"].get("system"))]
     assert main and {body["model"] for body in main} == {"claude-sonnet-4-5"}  # the [meta] model
 
