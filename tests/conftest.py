@@ -15,6 +15,14 @@ REAL_TASKS = REPO / "tests" / "data" / "real-tasks"
 SHARED_TASKS = Path(os.environ.get("AUTOAGENT_SHARED_TASKS", REPO.parent / "shared" / "tasks"))
 
 
+@pytest.fixture
+def scripts(tmp_path, monkeypatch):
+    """A directory of scripted-model conversations (AUTOAGENT_SCRIPTS) for one test to fill."""
+    directory = tmp_path / "scripts"
+    directory.mkdir()
+    monkeypatch.setenv("AUTOAGENT_SCRIPTS", str(directory))
+    return directory
+
 
 @pytest.fixture(scope="session", autouse=True)
 def sandbox_state(tmp_path_factory):

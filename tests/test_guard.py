@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from autoagent import guard
 from autoagent.workspace import TEMPLATES
 

@@ -29,14 +29,6 @@ def bash(command: str, content: str = "", reasoning: str | None = None) -> dict:
     return {**turn, "reasoning": reasoning} if reasoning else turn
 
 
-@pytest.fixture
-def scripts(tmp_path, monkeypatch):
-    directory = tmp_path / "scripts"
-    directory.mkdir()
-    monkeypatch.setenv("AUTOAGENT_SCRIPTS", str(directory))
-    return directory
-
-
 def eval_workspace(root: Path, monkeypatch, *args: str) -> dict:
     monkeypatch.chdir(root)
     out = root / "result.json"

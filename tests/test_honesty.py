@@ -44,14 +44,6 @@ def task_script(directory: Path, conversations: list[dict]) -> None:
     (directory / "task.json").write_text(json.dumps({"conversations": conversations}))
 
 
-@pytest.fixture
-def scripts(tmp_path, monkeypatch):
-    directory = tmp_path / "scripts"
-    directory.mkdir()
-    monkeypatch.setenv("AUTOAGENT_SCRIPTS", str(directory))
-    return directory
-
-
 def configure(ws, **sections) -> workspace.Workspace:
     toml = ws.root / "autoagent.toml"
     text = toml.read_text()

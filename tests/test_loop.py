@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -58,14 +57,6 @@ META = [
         submit("Use a helper module", []),
     ]},
 ]  # fmt: skip
-
-
-@pytest.fixture
-def scripts(tmp_path, monkeypatch):
-    directory = tmp_path / "scripts"
-    directory.mkdir()
-    monkeypatch.setenv("AUTOAGENT_SCRIPTS", str(directory))
-    return directory
 
 
 def test_keep_discard_and_crash_on_real_tasks(tmp_path, scripts, monkeypatch):
