@@ -139,10 +139,16 @@ class Worker:
         await self.start(job_dir.parent)
         config_path = job_dir.parent / f"{config.job_name}.config.json"
         config_path.write_text(config.model_dump_json(indent=2))
+        if self._process.returncode is not None or self._reader.done():  # it died while idle
+            raise JobFailed(self._failure(config.job_name, self._exited()))
         self._on_event = on_event
         self._done = asyncio.get_running_loop().create_future()
-        self._process.stdin.write(json.dumps({"config": str(config_path), "env": env or {}}).encode() + b"\n")
-        await self._process.stdin.drain()
+        try:
+            request = {"config": str(config_path), "env": env or {}}
+            self._process.stdin.write(json.dumps(request).encode() + b"\n")
+            await self._process.stdin.drain()
+        except (ConnectionResetError, BrokenPipeError):  # it died just now
+            raise JobFailed(self._failure(config.job_name, self._exited())) from None
         done = await self._done
         if not done.get("ok"):
             raise JobFailed(self._failure(config.job_name, done.get("error")))
@@ -169,6 +175,14 @@ class Worker:
             transport.close()
             if self._done is not None and not self._done.done():  # the worker died mid-job
                 self._done.set_result({"ok": False, "error": "the worker process exited"})
+
+    def _exited(self) -> str:
+        code = self._process.returncode if self._process else None
+        if code is None:
+            how = ""
+        else:
+            how = f" with signal {-code}" if code < 0 else f" with exit code {code}"
+        return f"the worker process exited{how} before the job could start"
 
     def _failure(self, job_name: str, error: str | None) -> str:
         tail = self.log_path.read_text(errors="replace").strip().splitlines()[-15:] if self.log_path else []

@@ -78,6 +78,6 @@ def problem_with(path: Path) -> str | None:
         return f"task.toml: {where}: {first['msg']}" + (
             f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
         )
-    except (OSError, ValueError) as error:
-        return str(error).replace(f"{path}", path.name)
+    except (OSError, ValueError, RuntimeError) as error:
+        return str(error).replace(str(path.resolve()), path.name)  # Harbor resolves the path
     return None

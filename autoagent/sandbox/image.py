@@ -128,8 +128,14 @@ async def ensure_layer(
             if layer.exists() and not force:
                 return layer
             staging = layers / f".build-{key}-{uuid.uuid4().hex[:8]}"
+            # Outside `staging`, which goes on failure: a failed build's log stays here
+            # for the user to read; a successful one moves into the layer.
+            build_log = layers / f"{key}.build.log"
             try:
-                await _replay(staging, state_dir, plan, context, base_env, build_failure, log)
+                await _replay(
+                    staging, build_log, state_dir, plan, context, base_env, build_failure, log
+                )
+                build_log.replace(staging / "build.log")
                 if layer.exists():
                     await loop.run_in_executor(None, shutil.rmtree, layer)
                 staging.rename(layer)
@@ -153,6 +159,7 @@ async def _acquire(lock) -> None:
 
 async def _replay(
     staging: Path,
+    log_path: Path,
     state_dir: Path,
     plan: Image,
     context: Path,
@@ -169,9 +176,9 @@ async def _replay(
         env=base_env,
     )
     staging.mkdir(parents=True)
-    build_log = open(staging / "build.log", "w")
-    await jail.start()
+    build_log = open(log_path, "w")
     try:
+        await jail.start()
         await _python_alias(jail, plan)
         for step in plan.steps:
             await jail.run(["mkdir", "-p", step.workdir])
@@ -195,6 +202,8 @@ async def _replay(
                     raise BuildError(message)
                 log.warning("%s\n(build_failure=warn: going on with the next step)", message)
         await jail.run(["mkdir", "-p", plan.workdir])
+    except BuildError as error:
+        raise BuildError(f"{error}\nFull build log: {log_path}") from None
     finally:
         build_log.close()
         await jail.stop()

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from autoagent.evaluate.tasks import discover, select
+from autoagent.evaluate.tasks import discover, problem_with, select
 from tests.conftest import EXAMPLE_TASKS, write_task
 
 
@@ -41,3 +41,11 @@ def test_select_filters_by_globs_then_limits():
 def test_a_missing_directory_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="is not a directory of Harbor tasks"):
         discover(Path(tmp_path / "nope"))
+
+
+def test_problems_name_the_task_not_its_full_path_even_given_a_relative_one(tmp_path, monkeypatch):
+    write_task(tmp_path, "no-test", test=None)
+    monkeypatch.chdir(tmp_path)
+    problem = problem_with(Path("no-test"))
+    assert "does not contain tests/test.sh" in problem
+    assert str(tmp_path) not in problem

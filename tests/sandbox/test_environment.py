@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -105,9 +106,14 @@ async def test_network_policy_switch_applies_to_later_commands(tmp_path):
     box = make_sandbox(tmp_path, network="public")
     await box.start(force_build=False)
     try:
+        # The interfaces of the command's own network namespace (/sys is the host's).
+        interfaces = (
+            "python3 -c \"import socket; print(*sorted(n for _, n in socket.if_nameindex()))\""
+        )
+        public = (await box.exec(interfaces)).stdout.split()
+        assert "lo" in public and public != ["lo"]  # the host's interfaces, not just loopback
         await box.set_network_policy(NetworkPolicy(network_mode=NetworkMode.NO_NETWORK))
-        result = await box.exec("cat /sys/class/net/*/operstate 2>/dev/null; ls /sys/class/net")
-        assert result.stdout.split()[-1] == "lo"
+        assert (await box.exec(interfaces)).stdout.split() == ["lo"]
     finally:
         await box.stop(delete=True)
 
@@ -188,9 +194,14 @@ async def test_dockerfile_is_replayed_once_and_cached(tmp_path):
 async def test_a_failing_run_line_fails_with_the_line_and_its_output(tmp_path):
     dockerfile = "FROM ubuntu:24.04\nRUN echo preparing && exit 3\n"
     box = make_sandbox(tmp_path, dockerfile)
-    with pytest.raises(Exception, match=r"line 2 failed with exit code 3[\s\S]*ubuntu:24.04[\s\S]*preparing"):
+    expected = r"line 2 failed with exit code 3[\s\S]*ubuntu:24.04[\s\S]*preparing"
+    with pytest.raises(Exception, match=expected) as failure:
         await box.start(force_build=False)
     await box.stop(delete=True)
+    # The full build log outlives the failed build, and the error says where it is.
+    log = re.search(r"Full build log: (\S+)", str(failure.value))
+    assert log, str(failure.value)
+    assert "### line 2: RUN echo preparing && exit 3\npreparing" in Path(log.group(1)).read_text()
 
 
 async def test_build_failure_warn_goes_on(tmp_path):
