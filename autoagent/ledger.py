@@ -16,6 +16,7 @@ from typing import Any
 from autoagent import jsonl
 
 # The reference columns, then how well the proposal predicted its own effect.
+TASK_PASS = 0.5  # a task is passed when its score, the mean reward of its attempts, reaches this
 COLUMNS = ("commit", "avg_score", "passed", "task_scores", "cost_usd", "status", "description", "hit_rate")
 FINAL = {"baseline", "keep", "discard", "indecisive", "crash", "rejected", "interrupted"}
 

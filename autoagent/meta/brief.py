@@ -1,8 +1,13 @@
 """The meta-agent's brief: what it needs to start, with everything else one tool call away.
 
 program.md, the harness, the ledger, the best harness's per-task results, what
-happened to the last candidate, and a few lines per failed trial. Full traces stay
+happened to the last candidate, and a few lines per failing task. Full traces stay
 on disk, reachable with read_trajectory, read_verifier_output and search_traces.
+
+It speaks per task, as the ledger counts: a task may have run several times (the
+baseline runs each twice by default); it appears once, with its attempts, and it
+is passed when its score in the ledger (the mean reward of its attempts) is at
+least TASK_PASS (ledger.py).
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from pathlib import Path
 
 from autoagent import traces
 from autoagent.evaluate.results import Trial
-from autoagent.ledger import Experiment
+from autoagent.ledger import TASK_PASS, Experiment
+from autoagent.strategies.stats import mean
 
 LEDGER_ROWS = 30  # the most recent rows in the brief; read_ledger has all of them
-DIGESTS = 30  # failed trials digested in the brief; the rest are named
+DIGESTS = 30  # failing tasks digested in the brief; the rest are named
 
 
 SYSTEM_PROMPT = """\
@@ -66,12 +72,13 @@ def render(
     predictions = _predictions(experiments, visible)
     if predictions:
         parts.append("## Your predictions so far (expected flips against what happened)\n\n" + predictions)
-    failed = [Trial.from_record(t) for t in best.trials if t["task"] in visible and t["reward"] < 1.0]
-    if failed:
-        digests = [traces.digest(trial) for trial in failed[:DIGESTS]]
-        more = failed[DIGESTS:]
+    attempts = _attempts(best, visible)
+    failing = [task for task, trials in attempts.items() if any(t["reward"] < 1.0 for t in trials)]
+    if failing:
+        digests = [_digest(attempts[task]) for task in failing[:DIGESTS]]
+        more = failing[DIGESTS:]
         if more:
-            digests.append(f"(and {len(more)} more failed trials: {', '.join(t.task for t in more)})")
+            digests.append(f"(and {len(more)} more tasks with failed attempts: {', '.join(more)})")
         parts.append(
             f"## Failures of the best harness, in brief (experiment {best.id})\n\n"
             + "\n\n".join(digests)
@@ -96,9 +103,35 @@ def _predictions(experiments: list[Experiment], visible: list[str]) -> str:
     return "\n".join(rows)
 
 
+def _attempts(experiment: Experiment, visible: list[str]) -> dict[str, list[dict]]:
+    """The attempts that count, by visible task in the order they ran (a smoke run does not count)."""
+    attempts: dict[str, list[dict]] = {}
+    for trial in experiment.trials:
+        if trial["task"] in visible and trial.get("label") != "smoke":
+            attempts.setdefault(trial["task"], []).append(trial)
+    return attempts
+
+
+def _score(experiment: Experiment, task: str, trials: list[dict]) -> float:
+    """The task's score as the ledger has it, or the same mean from its attempts."""
+    return experiment.task_scores.get(task, mean([t["reward"] for t in trials]))
+
+
 def _passed(experiment: Experiment, visible: list[str]) -> str:
-    trials = [t for t in experiment.trials if t["task"] in visible]
-    return f"passed {sum(t['reward'] >= 1.0 for t in trials)}/{len(trials)}"
+    attempts = _attempts(experiment, visible)
+    passed = sum(_score(experiment, task, trials) >= TASK_PASS for task, trials in attempts.items())
+    return f"passed {passed}/{len(attempts)} tasks"
+
+
+def _digest(trials: list[dict]) -> str:
+    """One failing task: its first failed attempt in a few lines, and how many attempts failed."""
+    failed = [t for t in trials if t["reward"] < 1.0]
+    text = traces.digest(Trial.from_record(failed[0]))
+    if len(trials) == 1:
+        return text
+    heading, _, rest = text.partition("\n")
+    note = f"{len(failed)}/{len(trials)} attempts failed; the first failed attempt:"
+    return "\n".join(line for line in (heading, note, rest) if line)
 
 
 def _ledger(experiments: list[Experiment]) -> str:
@@ -113,11 +146,18 @@ def _ledger(experiments: list[Experiment]) -> str:
 
 
 def _results(experiment: Experiment, visible: list[str]) -> str:
+    """One line per task: passed or failed, its attempts, their rewards when partial, an error."""
     lines = []
-    for trial in experiment.trials:
-        if trial["task"] in visible:
-            error = f" ({trial['error'][:120]})" if trial.get("error") else ""
-            lines.append(f"{trial['task']}: {trial['reward']:g}{error}")
+    for task, trials in _attempts(experiment, visible).items():
+        rewards = [t["reward"] for t in trials]
+        verdict = "passed" if _score(experiment, task, trials) >= TASK_PASS else "failed"
+        line = f"{task}: {verdict}, {sum(r >= 1.0 for r in rewards)}/{len(trials)} attempts"
+        if any(0.0 < r < 1.0 for r in rewards):
+            line += f" (rewards {', '.join(f'{r:g}' for r in rewards)})"
+        error = next((t["error"] for t in trials if t.get("error")), None)
+        if error:
+            line += f" ({error[:120]})"
+        lines.append(line)
     return "\n".join(lines) or "(no trials)"
 
 

@@ -1,0 +1,68 @@
+"""The brief speaks per task, as the ledger counts, however many attempts each task had."""
+
+import re
+
+from autoagent.ledger import Experiment
+from autoagent.meta import brief
+
+TASKS = ["csv-total", "hello-file", "word-count"]
+
+
+def trial(tmp_path, task, attempt, reward, error=None, label="eval"):
+    trial_dir = tmp_path / f"{task}__{attempt}"
+    (trial_dir / "verifier").mkdir(parents=True)
+    (trial_dir / "verifier" / "test-stdout.txt").write_text(f"{task} attempt {attempt}: reward {reward}\n")
+    return {"task": task, "trial_name": trial_dir.name, "trial_dir": str(trial_dir), "reward": reward,
+            "error": error, "label": label}  # fmt: skip
+
+
+def render(best):
+    return brief.render(experiment_id=1, program="Improve it.", harness="# agent\n", experiments=[best],
+                        best=best, visible=TASKS)  # fmt: skip
+
+
+def test_a_task_run_twice_appears_once_with_its_attempts(tmp_path):
+    trials = [
+        trial(tmp_path, "hello-file", 1, 1.0),
+        trial(tmp_path, "csv-total", 1, 0.0, error="AgentTimeoutError: too slow"),
+        trial(tmp_path, "word-count", 1, 1.0),
+        trial(tmp_path, "hello-file", 2, 1.0),
+        trial(tmp_path, "csv-total", 2, 0.0),
+        trial(tmp_path, "word-count", 2, 0.0),
+        trial(tmp_path, "held-out-task", 1, 0.0),  # not visible: never named
+    ]
+    best = Experiment(0, "baseline", description="baseline", trials=trials, passed=2, total=3,
+                      task_scores={"hello-file": 1.0, "csv-total": 0.0, "word-count": 0.5, "held-out-task": 0.0})  # fmt: skip
+    text = render(best)
+    assert re.search(r"^# Experiment 1:", text)
+    assert "passed 2/3 tasks" in text and "4/6" not in text  # as the ledger counts: most attempts pass
+    results = text.split("## Results of the best harness (experiment 0)\n\n")[1].split("\n\n")[0]
+    assert results.splitlines() == [
+        "hello-file: passed, 2/2 attempts",
+        "csv-total: failed, 0/2 attempts (AgentTimeoutError: too slow)",
+        "word-count: passed, 1/2 attempts",
+    ]
+    failures = text.split("## Failures of the best harness")[1]
+    assert failures.count("## csv-total") == 1 and "2/2 attempts failed" in failures
+    assert "csv-total attempt 1" in failures and "csv-total attempt 2" not in failures  # the first failure
+    assert failures.count("## word-count") == 1 and "1/2 attempts failed" in failures
+    assert "hello-file" not in failures and "held-out-task" not in text
+
+
+def test_a_smoke_run_is_not_an_attempt(tmp_path):
+    trials = [trial(tmp_path, "hello-file", 0, 0.0, label="smoke"), trial(tmp_path, "hello-file", 1, 1.0)]
+    best = Experiment(2, "keep", description="x", trials=trials, task_scores={"hello-file": 1.0})
+    text = render(best)
+    assert "passed 1/1 tasks" in text and "hello-file: passed, 1/1 attempts" in text
+    assert "## Failures" not in text
+
+
+def test_the_digests_stay_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(brief, "DIGESTS", 2)
+    trials = [trial(tmp_path, task, n, 0.0) for n in (1, 2) for task in TASKS]
+    best = Experiment(0, "baseline", description="baseline", trials=trials)
+    text = render(best)
+    assert "passed 0/3 tasks" in text  # from the attempts when the ledger has no task scores
+    failures = text.split("## Failures of the best harness")[1]
+    assert failures.count("\n## ") == 2
+    assert "(and 1 more tasks with failed attempts: word-count)" in failures
