@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,7 @@ from rich.markup import escape
 
 from autoagent import display
 from autoagent import workspace as workspaces
-from autoagent.config import ConfigError
+from autoagent.config import ConfigError, check_models
 from autoagent.evaluate import check as check_tasks
 from autoagent.evaluate import evaluate
 from autoagent.evaluate.job import JobFailed
@@ -126,6 +127,20 @@ def _plan(tasks_dir, environment, ek, n_concurrent, include, exclude, jobs_dir) 
     )
 
 
+def _without_test_split(plan: Plan, config) -> Plan:
+    """The sealed test split is `autoagent test`'s alone: eval in a workspace leaves it out."""
+    from autoagent.splits import choose
+
+    try:
+        _, splits = choose(plan.tasks_dir, plan.include, plan.exclude, config.splits.model_dump())
+    except ValueError as error:
+        raise fail(f"{plan.workspace.root / 'autoagent.toml'}: {error}", 2) from None
+    if not splits.test:
+        return plan
+    display.console.print(f"Leaving out the sealed test split ({len(splits.test)} tasks): `autoagent test` scores it.")
+    return dataclasses.replace(plan, exclude=[*(plan.exclude or []), *splits.test])
+
+
 def _count_trials(plan: Plan, limit: int | None, attempts: int) -> int:
     try:
         return len(select(discover(plan.tasks_dir), plan.include, plan.exclude, limit)) * attempts
@@ -218,6 +233,8 @@ def eval_command(
     if model and (problem := model_problem(model, agent_kwargs.get("api_base"))):
         raise fail(f"--model: {problem}")
     attempts = attempts or (config.run.attempts if config else 1)
+    if plan.workspace and tasks_dir is None and not include:
+        plan = _without_test_split(plan, config)
     total = _count_trials(plan, limit, attempts)
     with display.trial_progress(total, f"eval {agent}", quiet) as on_event:
         try:
@@ -274,13 +291,16 @@ def check(
     display.console.print(f"[green]All {len(findings)} tasks are sound.[/]")
 
 
-def _workspace() -> Workspace:
+def _workspace(*, models: bool = False) -> Workspace:
+    """The workspace here, its autoagent.toml checked (and its models, for a command that uses them)."""
     workspace = Workspace.find()
     if workspace is None:
         raise fail("Not in an AutoAgent workspace (no autoagent.toml here or above). "
                    "Create one with: autoagent init DIR", 2)  # fmt: skip
     try:
-        workspace.config
+        config = workspace.config
+        if models:
+            check_models(workspace.root / "autoagent.toml", config)
     except ConfigError as error:
         raise fail(str(error), 2) from None
     return workspace
@@ -319,7 +339,7 @@ def run(
     meta_model: Annotated[str | None, typer.Option("--meta-model", help="The meta-agent's model.")] = None,
     meta: Annotated[
         str | None,
-        typer.Option("--meta", help="The meta-agent: builtin, or claude-code (pip install 'autoagent[claude]')."),
+        typer.Option("--meta", help="The meta-agent: builtin, or claude-code (pip install 'autoagent\\[claude]')."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only how the run ended.")] = False,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines only, no live status (CI, files).")] = False,
@@ -328,7 +348,7 @@ def run(
     from autoagent.loop import RunError, Settings
     from autoagent.strategies.budget import Budget
 
-    workspace = _workspace()
+    workspace = _workspace(models=True)
     config = workspace.config
     budget = Budget(
         iterations if iterations is not None else config.budget.iterations,
@@ -401,13 +421,15 @@ def test_command(
 ) -> None:
     """Score the workspace's harness on the sealed test split: once per harness."""
     from autoagent import sealed
-    from autoagent.splits import split
+    from autoagent.splits import choose
 
-    workspace = _workspace()
+    workspace = _workspace(models=True)
     config = workspace.config
-    tasks = select(discover(workspace.ensure_tasks()), config.tasks.include or None, config.tasks.exclude or None)
     try:
-        splits = split([t.name for t in tasks], **config.splits.model_dump())
+        tasks, splits = choose(workspace.ensure_tasks(), config.tasks.include, config.tasks.exclude,
+                               config.splits.model_dump())  # fmt: skip
+    except WorkspaceError as error:
+        raise fail(str(error), 2) from None
     except ValueError as error:
         raise fail(f"{workspace.root / 'autoagent.toml'}: {error}", 2) from None
     if not splits.test:
@@ -416,7 +438,7 @@ def test_command(
     with display.trial_progress(len(chosen) * config.run.attempts, "test split") as on_event:
         try:
             result = asyncio.run(sealed.score(workspace, chosen, force=force, on_event=on_event))
-        except sealed.AlreadyScored as error:
+        except sealed.Refused as error:
             raise fail(str(error)) from None
     display.console.print(display.eval_table(result, "the sealed test split"))
     display.console.print(display.eval_summary(result))
@@ -444,10 +466,13 @@ def status() -> None:
     """Where the workspace's runs stand: also while one is going on."""
     from autoagent.ledger import Ledger
     from autoagent.live import LiveStatus
+    from autoagent.spend import Meter
 
     workspace = _workspace()
     ledger = Ledger(workspace.root)
     stops = ledger.events("stop")
+    meter = Meter(workspace.root / ".autoagent" / "spend.jsonl")
+    spent = {role: meter.spent(role=role) for role in ("task", "meta")}
     for item in display.status_view(workspace.root, ledger.experiments(), LiveStatus.load(workspace.root),
-                                    stops[-1]["reason"] if stops else None):  # fmt: skip
+                                    stops[-1]["reason"] if stops else None, spent):  # fmt: skip
         display.console.print(item)

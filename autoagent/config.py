@@ -86,12 +86,7 @@ class Config(_Section):
     @model_validator(mode="after")
     def _defaults(self) -> Config:
         self.agent.model = self.agent.model or DEFAULT_MODEL
-        # The same model on both sides works best (the reference system's finding);
-        # a meta-agent that borrows the model borrows its endpoint too.
-        if self.meta.model is None:
-            self.meta.model = self.agent.model
-            self.meta.api_base = self.meta.api_base or self.agent.api_base
-        return self
+        return self  # [meta] model stays unset when unset: see Settings.meta_endpoint
 
 
 def load(path: Path) -> Config:
@@ -127,15 +122,20 @@ def load(path: Path) -> Config:
             f"{tasks_dir} is not a directory. Point it at a directory of Harbor tasks, or set "
             "[tasks] dataset to a Harbor dataset name to download."
         )
-    from autoagent import llm  # LiteLLM takes seconds to import: only when needed
+    return config
+
+
+def check_models(path: Path, config: Config) -> None:
+    """A `ConfigError` for a model LiteLLM does not know (before a run, not on every command:
+    LiteLLM takes seconds to import)."""
+    from autoagent import llm
 
     for section in ("agent", "meta"):
         model: Model = getattr(config, section)
-        problem = llm.model_problem(model.model or "", model.api_base)
+        problem = model.model and llm.model_problem(model.model, model.api_base)
         if problem:
-            line = _line_of(text, [section, "model"])
+            line = _line_of(path.read_text(), [section, "model"])
             raise ConfigError(f"{path}{f', line {line}' if line else ''}: [{section}] model: {problem}")
-    return config
 
 
 def _known_keys(keys: list[str]) -> list[str]:

@@ -154,7 +154,7 @@ def run_view(mode: str) -> Iterator[tuple[Any, Any]]:
         yield line, lambda live: view.update(Text(live_line(live), style="bold cyan"))
 
 
-def status_view(root, ledger_experiments, live, stop_reason: str | None) -> list[Any]:
+def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: dict[str, float]) -> list[Any]:
     """What `autoagent status` prints: one screen, whatever state the workspace is in."""
     out: list[Any] = []
     if not ledger_experiments and live is None:
@@ -180,8 +180,8 @@ def status_view(root, ledger_experiments, live, stop_reason: str | None) -> list
     keeps = sum(e.status == "keep" for e in proposals)
     out.append("Experiments: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                + (f" · keep rate {keeps}/{len(proposals)}" if proposals else ""))  # fmt: skip
-    spent = {role: sum(e.cost_usd.get(role, 0.0) for e in final) for role in ("task", "meta")}
-    out.append(f"Spent: ${spent['task']:.4f} on task runs, ${spent['meta']:.4f} on the meta-agent")
+    out.append(f"Spent: ${spent['task']:.4f} on task runs, ${spent['meta']:.4f} on the meta-agent "
+               "(.autoagent/spend.jsonl)")  # every call: spot checks and failed proposals too
     table = Table(title="Last experiments", title_justify="left")
     for column in ("#", "status", "passed", "description"):
         table.add_column(column)

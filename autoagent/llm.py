@@ -222,6 +222,17 @@ def prompt_cost(model: str, messages: list[dict[str, Any]], tools: list[dict[str
     return tokens * price
 
 
+def usage_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
+    """USD for token counts at the model's list price (None when there is no price)."""
+    try:
+        prompt, completion = _litellm().cost_per_token(
+            model=model, prompt_tokens=input_tokens, completion_tokens=output_tokens
+        )
+    except Exception:  # an unknown model: no price
+        return None
+    return prompt + completion
+
+
 def _retry_after(error: Exception) -> float | None:
     response = getattr(error, "response", None)
     headers = getattr(response, "headers", None) or {}

@@ -25,14 +25,14 @@ from autoagent import guard, spend, traces
 from autoagent.evaluate import EvalResult, evaluate
 from autoagent.evaluate.job import Worker
 from autoagent.evaluate.results import Trial
-from autoagent.evaluate.tasks import TaskRef, discover, select
+from autoagent.evaluate.tasks import TaskRef
 from autoagent.history import History
-from autoagent.ledger import Experiment, Ledger, now
+from autoagent.ledger import TASK_PASS, Experiment, Ledger, now
 from autoagent.live import LiveStatus
 from autoagent.meta import agent as meta_agent
 from autoagent.meta import brief, claude_code
 from autoagent.meta.tools import MetaTools
-from autoagent.splits import Splits, split
+from autoagent.splits import choose
 from autoagent.strategies import acceptance
 from autoagent.strategies import gate as gates
 from autoagent.strategies.budget import Budget
@@ -66,6 +66,21 @@ class Settings:
     meta_backend: str = "builtin"  # or "claude-code"
     retry_wait_sec: float = 30.0  # after a failed proposal; doubles up to 10 minutes
 
+    def eval_options(self) -> dict:
+        """How every evaluation of the harness runs: its model and endpoint, where, how wide."""
+        return dict(
+            model=self.model, agent_kwargs={"api_base": self.api_base} if self.api_base else None,
+            environment=self.environment, environment_kwargs=self.environment_kwargs,
+            n_concurrent=self.concurrency,
+        )  # fmt: skip
+
+    def meta_endpoint(self) -> tuple[str, str | None]:
+        """The meta-agent's model and endpoint: its own if set, else the task agent's (the same
+        model on both sides works best, the reference system's finding), endpoint and all."""
+        if self.meta_model:
+            return self.meta_model, self.meta_api_base
+        return self.model, self.meta_api_base or self.api_base
+
     @classmethod
     def from_workspace(cls, workspace: Workspace, **overrides) -> Settings:
         config = workspace.config
@@ -98,12 +113,9 @@ class Loop:
         self.ledger = Ledger(workspace.root)
         self.history = History(workspace.root)
         self.meter = spend.Meter(workspace.root / ".autoagent" / "spend.jsonl")
-        self.tasks: list[TaskRef] = select(
-            discover(workspace.ensure_tasks()), settings.include, settings.exclude
-        )
         try:
-            self.splits: Splits = split([t.name for t in self.tasks], **settings.splits) if settings.splits \
-                else Splits([t.name for t in self.tasks], [], [])  # fmt: skip
+            self.tasks, self.splits = choose(workspace.ensure_tasks(), settings.include, settings.exclude,
+                                             settings.splits)  # fmt: skip
         except ValueError as error:
             raise RunError(f"{workspace.root / 'autoagent.toml'}: {error}") from None
         self.stop_requested = False
@@ -142,7 +154,8 @@ class Loop:
         return self.splits.search
 
     def _refs(self, names) -> list[TaskRef]:
-        return [t for t in self.tasks if t.name in set(names)]
+        names = set(names)
+        return [t for t in self.tasks if t.name in names]
 
     # -- the algorithm ------------------------------------------------------------
 
@@ -154,7 +167,11 @@ class Loop:
         pending = self.recover()
         try:
             if not any(e.status == "baseline" for e in self.ledger.experiments()):
-                await self.baseline()
+                stopped = await self.baseline()
+                if stopped:
+                    self.ledger.note("stop", reason=stopped)
+                    self.update(phase="stopped", last=f"stopped: {stopped}")
+                    return stopped
             if pending is not None:
                 self.report(f"experiment {pending.id}: the run stopped during it; evaluating it again")
                 await self.judge(pending)
@@ -184,7 +201,8 @@ class Loop:
             self.update(phase="stopped", last="stopped: stopped by the user")
             return "stopped by the user"
 
-    async def baseline(self) -> None:
+    async def baseline(self) -> str | None:
+        """Evaluate the harness as it is (experiment 0); why it stopped short, if it did."""
         self.update(experiment=0)
         self.report("experiment 0: the baseline, the harness as the workspace has it", "evaluating")
         problem = guard.import_problem(self.ws.harness)
@@ -194,8 +212,13 @@ class Loop:
         self.ledger.save(experiment)
         started = time.monotonic()
         attempts = max(self.settings.baseline_attempts, self.settings.attempts)
-        async with Worker(self.ws.root, self.settings.model) as worker:
-            await self._run(experiment, worker, {t: attempts for t in self.splits.search + self.splits.held_out})
+        try:
+            async with Worker(self.ws.root, self.settings.model) as worker:
+                await self._run(experiment, worker, {t: attempts for t in self.splits.search + self.splits.held_out})
+        except _Stop as stop:  # the budget ran out: recorded, and the next run starts the baseline again
+            self._score(experiment)
+            self._finish(experiment, "interrupted", stop.reason)
+            return stop.reason
         experiment.timings["evaluate"] = time.monotonic() - started
         self._score(experiment)
         floor = noise_floor(self._outcomes(experiment), self.splits.search)
@@ -209,7 +232,7 @@ class Loop:
         experiment_id = self.ledger.next_id()
         os.environ[spend.EXPERIMENT_ENV] = str(experiment_id)
         self.update(experiment=experiment_id, trials_done=0, trials_total=0)
-        model = self.settings.meta_model or self.settings.model
+        model, api_base = self.settings.meta_endpoint()
         backend = meta_agent if self.settings.meta_backend == "builtin" else claude_code
         who = model if backend is meta_agent else f"Claude Code, {claude_code.model_name(model) or 'its default model'}"
         self.report(f"experiment {experiment_id}: the meta-agent ({who}) is proposing", "proposing")
@@ -229,7 +252,7 @@ class Loop:
         try:
             proposal = await backend.propose(
                 tools, text, model=model,
-                api_base=self.settings.meta_api_base, limits=self.settings.limits, log=log,
+                api_base=api_base, limits=self.settings.limits, log=log,
             )  # fmt: skip
         except meta_agent.MetaAgentError as error:
             return self._no_proposal(experiment_id, str(error), log)
@@ -313,16 +336,16 @@ class Loop:
             names = [t for t, n in wanted.items() if n == attempts]
             result = await self.evaluate(experiment, self._refs(names), label, worker, attempts)
             trials += result.trials
+            experiment.trials += [{**asdict(t), "label": label} for t in result.trials]  # kept on a stop too
             if result.errors.get("budget"):
                 raise _Stop("interrupted", "the budget ran out during the evaluation")
-        experiment.trials += [{**asdict(t), "label": label} for t in trials]
         if first and experiment.id > 0:
             problem = _harness_failure(trials)
             if problem:
                 raise _Stop("crash", f"the harness broke: {problem}")
-        for trial in trials:
+        for trial in trials if experiment.id > 0 else []:  # the baseline is the user's own harness
             touched = guard.trace_problem(traces.trajectory(trial.trial_dir))
-            if touched and experiment.id > 0:
+            if touched:
                 seen = trial.task in self.splits.search  # never name a task the meta-agent may not see
                 where = f"on {trial.task} (see {trial.trial_dir})" if seen else "on a held-out task"
                 raise _Stop("rejected", f"reward hacking: {where} the agent {touched}")
@@ -334,11 +357,7 @@ class Loop:
     async def evaluate(self, experiment: Experiment, tasks: list[TaskRef], label: str,
                        worker: Worker, attempts: int) -> EvalResult:  # fmt: skip
         result = await evaluate(
-            self.ws.tasks_dir, AGENT_IMPORT_PATH, model=self.settings.model,
-            agent_kwargs={"api_base": self.settings.api_base} if self.settings.api_base else None,
-            environment=self.settings.environment,
-            environment_kwargs=self.settings.environment_kwargs,
-            n_concurrent=self.settings.concurrency, attempts=attempts,
+            self.ws.tasks_dir, AGENT_IMPORT_PATH, **self.settings.eval_options(), attempts=attempts,
             jobs_dir=self.ws.jobs_dir, job_prefix=f"exp{experiment.id}-{label}",
             tasks=tasks, cwd=self.ws.root, worker=worker, on_event=self._trial_event,
             job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
@@ -347,14 +366,11 @@ class Loop:
         return result
 
     async def spot_check(self, experiment_id: int, names: list[str]) -> tuple[str, list[Trial]]:
-        number = len(list(self.ws.jobs_dir.glob(f"exp{experiment_id}-spot*.config.json"))) + 1
+        earlier = self.ws.jobs_dir.glob(f"exp{experiment_id}-spot*.config.json")  # failed proposals' too
+        number = sum("-retry" not in job.name for job in earlier) + 1
         self.report(f"experiment {experiment_id}: spot check on {', '.join(names)}")
         result = await evaluate(
-            self.ws.tasks_dir, AGENT_IMPORT_PATH, model=self.settings.model,
-            agent_kwargs={"api_base": self.settings.api_base} if self.settings.api_base else None,
-            environment=self.settings.environment,
-            environment_kwargs=self.settings.environment_kwargs,
-            n_concurrent=self.settings.concurrency, jobs_dir=self.ws.jobs_dir,
+            self.ws.tasks_dir, AGENT_IMPORT_PATH, **self.settings.eval_options(), jobs_dir=self.ws.jobs_dir,
             job_prefix=f"exp{experiment_id}-spot{number}", tasks=self._refs(names), cwd=self.ws.root,
             job_env={spend.EXPERIMENT_ENV: str(experiment_id)},
         )  # fmt: skip
@@ -374,15 +390,15 @@ class Loop:
         search = [t for t in self.splits.search if t in outcomes]
         experiment.task_scores = {t: mean(rewards) for t, rewards in outcomes.items()}
         experiment.total = len(search)
-        experiment.passed = sum(experiment.task_scores[t] >= 0.5 for t in search)  # most attempts pass
+        experiment.passed = sum(experiment.task_scores[t] >= TASK_PASS for t in search)
         rewards = [r for t in search for r in outcomes[t]]
         experiment.avg_score = mean(rewards) if rewards else None
         held = [t for t in self.splits.held_out if t in outcomes]
         if held:
-            experiment.held_out = {"passed": sum(experiment.task_scores[t] >= 0.5 for t in held), "total": len(held)}
+            experiment.held_out = {"passed": sum(experiment.task_scores[t] >= TASK_PASS for t in held), "total": len(held)}
         if parent is not None:
-            before = {t for t, s in parent.task_scores.items() if s >= 0.5}
-            after = {t for t, s in experiment.task_scores.items() if s >= 0.5}
+            before = {t for t, s in parent.task_scores.items() if s >= TASK_PASS}
+            after = {t for t, s in experiment.task_scores.items() if s >= TASK_PASS}
             ran = set(experiment.task_scores)
             experiment.flips = {"fixed": sorted(after - before), "broken": sorted((before & ran) - after)}
             if experiment.expected_flips:
@@ -469,7 +485,8 @@ class Loop:
         os.environ[spend.ROLE_ENV] = "task"
         if self.settings.budget.usd is not None:
             os.environ[spend.BUDGET_ENV] = str(self._spent_before + self.settings.budget.usd)
-        self.meter.budget_usd = self.settings.budget.usd and self._spent_before + self.settings.budget.usd
+        else:
+            os.environ.pop(spend.BUDGET_ENV, None)  # not an earlier run's, in the same process
 
     def _best(self) -> Experiment:
         best = self.ledger.best()

@@ -14,10 +14,15 @@ from autoagent import jsonl
 from autoagent.evaluate import EvalResult, evaluate
 from autoagent.history import History
 from autoagent.ledger import now
+from autoagent.loop import Settings
 from autoagent.workspace import AGENT_IMPORT_PATH, Workspace
 
 
-class AlreadyScored(RuntimeError):
+class Refused(RuntimeError):
+    """The test split is not scored now; the message says why."""
+
+
+class AlreadyScored(Refused):
     pass
 
 
@@ -26,7 +31,13 @@ def records_path(workspace: Workspace) -> Path:
 
 
 async def score(workspace: Workspace, test_tasks: list, *, force: bool = False, on_event=None) -> EvalResult:
-    commit = History(workspace.root).head()
+    history = History(workspace.root)
+    if history.harness_changed():  # the score would be filed under a commit it did not test
+        raise Refused(
+            "agent.py or .agent/ differ from the last commit (a run in progress, or your own edits). "
+            "The test split scores committed harnesses only: commit the harness, or wait for the run."
+        )
+    commit = history.head()
     earlier = [r for r in jsonl.read(records_path(workspace)) if r["commit"] == commit]
     if earlier and not force:
         first = earlier[0]
@@ -35,12 +46,9 @@ async def score(workspace: Workspace, test_tasks: list, *, force: bool = False, 
             f"{first['passed']}/{first['total']} passed. Scoring it again would make the test split "
             "one more thing to tune against; use --force to do it anyway (it will be recorded)."
         )
-    config = workspace.config
+    settings = Settings.from_workspace(workspace)  # the settings of the loop's own evaluations
     result = await evaluate(
-        workspace.tasks_dir, AGENT_IMPORT_PATH, model=config.agent.model,
-        agent_kwargs={"api_base": config.agent.api_base} if config.agent.api_base else None,
-        environment=config.run.environment, environment_kwargs=config.run.environment_kwargs,
-        n_concurrent=config.run.concurrency, attempts=config.run.attempts,
+        workspace.tasks_dir, AGENT_IMPORT_PATH, **settings.eval_options(), attempts=settings.attempts,
         jobs_dir=workspace.jobs_dir, job_prefix="test", tasks=test_tasks, cwd=workspace.root,
         on_event=on_event,
     )  # fmt: skip

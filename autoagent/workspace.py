@@ -72,11 +72,14 @@ def init(
 ) -> Workspace:
     """Scaffold a workspace in `directory` and commit it as the baseline."""
     directory = directory.resolve()
-    existing = [n for n in (settings.FILENAME, HARNESS, "program.md") if (directory / n).exists()]
+    ours = [settings.FILENAME, HARNESS, "program.md"]
+    if not link and not _in_place(directory, tasks):
+        ours.append("tasks")  # it would be replaced by the tasks named
+    existing = [n for n in ours if (directory / n).exists()]
     if existing and not force:
         raise WorkspaceError(
-            f"{directory} already holds a workspace ({', '.join(existing)}). "
-            "Use --force to overwrite those files, or choose another directory."
+            f"{directory} already holds {', '.join(existing)}. Use --force to overwrite them, "
+            "choose another directory, or pass --tasks DIR/tasks to keep the tasks there."
         )
     directory.mkdir(parents=True, exist_ok=True)
     tasks_setting, dataset = _place_tasks(directory, tasks, link=link)
@@ -110,19 +113,27 @@ def _place_tasks(directory: Path, tasks: str | None, *, link: bool) -> tuple[str
     source = Path(tasks).expanduser() if tasks else EXAMPLE_TASKS
     if tasks and not source.exists():
         if re.fullmatch(r"[\w.-]+(/[\w.-]+)?@[\w.-]+", tasks):  # a Harbor dataset name
+            shutil.rmtree(target, ignore_errors=True)  # init refused an existing one without --force
             download_dataset(tasks, target)
             return "tasks", tasks
         raise WorkspaceError(f"--tasks {tasks}: no such directory (nor a Harbor dataset name@version)")
     source = source.resolve()
     if link:
         return str(source), None
-    if target.exists():
+    if _in_place(directory, tasks):
+        return "tasks", None
+    if target.exists():  # init refused it without --force
         shutil.rmtree(target)
     if (source / "task.toml").exists():  # a single task
         shutil.copytree(source, target / source.name, symlinks=True)
     else:
         shutil.copytree(source, target, symlinks=True)
     return "tasks", None
+
+
+def _in_place(directory: Path, tasks: str | None) -> bool:
+    """Whether --tasks names the workspace's own tasks/ directory: used where it is."""
+    return tasks is not None and Path(tasks).expanduser().resolve() == (directory / "tasks").resolve()
 
 
 def download_dataset(name: str, target: Path) -> None:

@@ -1,7 +1,7 @@
 """A fake Anthropic Messages API on 127.0.0.1, for driving Claude Code offline.
 
 Answers come from a queue: each is a list of content blocks, {"text": ...} or
-{"tool": name, "input": {...}}. Requests that are not the main conversation (Claude
+{"tool": name, "input": {...}}; an answer [{"wait": seconds}] keeps the client waiting. Requests that are not the main conversation (Claude
 Code also asks for short things, such as a title, with a small model) get a short
 text reply without using the queue. Streaming and non-streaming requests are both
 served; every request is recorded.
@@ -21,6 +21,7 @@ class FakeAnthropic:
         self.answers = list(answers)
         self.requests: list[dict[str, Any]] = []
         self.main_marker = main_marker  # text that only the main conversation's system prompt has
+        self.closing = threading.Event()  # ends a wait when the server stops
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -33,6 +34,9 @@ class FakeAnthropic:
                 if "count_tokens" in self.path:
                     return self._json({"input_tokens": 100})
                 blocks = fake._next(body)
+                if blocks and "wait" in blocks[0]:
+                    fake.closing.wait(blocks[0]["wait"])
+                    blocks = [{"text": "Sorry, that took long."}]
                 if body.get("stream"):
                     return self._stream(body, blocks)
                 self._json(fake._message(body, blocks))
@@ -112,4 +116,5 @@ class FakeAnthropic:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.closing.set()
         self.server.shutdown()

@@ -1,7 +1,10 @@
+from dataclasses import replace
+
 import pytest
 
 from autoagent import config
 from autoagent.config import ConfigError
+from autoagent.loop import Settings
 
 
 def write(tmp_path, text: str):
@@ -14,9 +17,13 @@ def write(tmp_path, text: str):
 def test_defaults_and_the_meta_model_follows_the_agent(tmp_path):
     loaded = config.load(write(tmp_path, '[agent]\nmodel = "openai/gpt-5"\napi_base = "http://x/v1"\n'))
     assert loaded.tasks.path == "tasks" and loaded.run.concurrency == 4
-    assert (loaded.meta.model, loaded.meta.api_base) == ("openai/gpt-5", "http://x/v1")
+    settings = Settings(model=loaded.agent.model, api_base=loaded.agent.api_base)
+    assert settings.meta_endpoint() == ("openai/gpt-5", "http://x/v1")  # model and endpoint both
     other = config.load(write(tmp_path, '[meta]\nmodel = "anthropic/claude-sonnet-4-5"\n'))
     assert other.agent.model == config.DEFAULT_MODEL and other.meta.api_base is None
+    # A meta-agent model of its own (in autoagent.toml or --meta-model) never borrows the agent's endpoint.
+    assert replace(settings, meta_model="anthropic/claude-sonnet-4-5").meta_endpoint() == \
+        ("anthropic/claude-sonnet-4-5", None)
 
 
 def test_unknown_key_names_file_line_and_the_known_keys(tmp_path):
@@ -44,8 +51,9 @@ def test_missing_task_dir_says_what_to_do(tmp_path):
 
 def test_unknown_model_is_rejected_with_advice(tmp_path):
     path = write(tmp_path, '[agent]\nmodel = "gpt-9000-ultra"\n')
+    loaded = config.load(path)  # reading the file needs no LiteLLM (autoagent status stays fast)
     with pytest.raises(ConfigError, match=r"line 2: \[agent\] model: LiteLLM does not know the model 'gpt-9000-ultra'"):
-        config.load(path)
+        config.check_models(path, loaded)
 
 
 def test_broken_toml_names_the_line(tmp_path):

@@ -162,3 +162,10 @@ def test_the_sealed_test_split_is_scored_once_per_harness(tmp_path, monkeypatch)
     assert forced.exit_code == 0
     records = [json.loads(line) for line in (ws.root / ".autoagent" / "test.jsonl").read_text().splitlines()]
     assert [r["forced"] for r in records] == [False, True]
+    evaluated = CliRunner().invoke(app, ["eval", "--json", str(tmp_path / "eval.json")])  # the harness, in the workspace
+    assert evaluated.exit_code == 0 and "Leaving out the sealed test split" in flat(evaluated.output)
+    ran = {t["name"] for t in json.loads((tmp_path / "eval.json").read_text())["tasks"]}
+    assert ran == {"csv-total", "word-count"}
+    ws.harness.write_text(ws.harness.read_text().replace("MAX_TURNS = 30", "MAX_TURNS = 31"))
+    uncommitted = CliRunner().invoke(app, ["test", "--force"])  # its score would go under HEAD
+    assert uncommitted.exit_code == 1 and "scores committed harnesses only" in flat(uncommitted.output)

@@ -170,6 +170,23 @@ def test_a_usd_budget_holds_within_one_trial(tmp_path, scripts, monkeypatch):
     assert meter.spent(role="meta") > 0 and meter.spent(role="task") > 0
 
 
+def test_a_budget_spent_during_the_baseline_stops_cleanly_and_the_next_run_redoes_it(tmp_path, scripts,
+                                                                                     monkeypatch):  # fmt: skip
+    write_script(scripts, "pricey", [{"match": ".", "turns": [tool("bash", command="true"), {"content": "done"}]}],
+                 price_per_million={"input": 200.0, "output": 1000.0})  # fmt: skip
+    ws = workspace.init(tmp_path / "ws", model="scripted/pricey")
+    monkeypatch.chdir(ws.root)
+    settings = Settings.from_workspace(ws, meta_model="scripted/pricey", budget=Budget(usd=0.05))
+    reason = asyncio.run(Loop(ws, settings, report=lambda line: None).run())
+    assert "budget ran out" in reason
+    [baseline] = Ledger(ws.root).experiments()
+    assert baseline.status == "interrupted" and baseline.trials  # what ran is recorded
+    settings = Settings.from_workspace(ws, meta_model="scripted/pricey", budget=Budget(iterations=0))
+    asyncio.run(Loop(ws, settings, report=lambda line: None).run())
+    [baseline] = Ledger(ws.root).experiments()
+    assert baseline.status == "baseline" and baseline.passed is not None
+
+
 def test_a_failing_meta_agent_is_recorded_and_the_run_goes_on(tmp_path, scripts, monkeypatch):
     write_script(scripts, "chatty", [{"match": ".", "turns": [{"content": "Let me think."}] * 10}])
     ws = workspace.init(tmp_path / "ws", model="scripted/examples")

@@ -1,6 +1,8 @@
 """`autoagent status`: no runs, a run going on in another process, a finished run."""
 
 import os
+import subprocess
+import sys
 
 from typer.testing import CliRunner
 
@@ -8,6 +10,7 @@ from autoagent import workspace
 from autoagent.cli import app
 from autoagent.ledger import Experiment, Ledger
 from autoagent.live import LiveStatus
+from autoagent.spend import Meter
 from tests.conftest import flat
 
 
@@ -28,6 +31,9 @@ def test_no_runs_running_and_finished(tmp_path, monkeypatch):
                            cost_usd={"task": 0.5, "meta": 0.0}))  # fmt: skip
     ledger.save(Experiment(1, "keep", commit="b" * 40, description="re-read the instruction", passed=3,
                            total=3, cost_usd={"task": 0.25, "meta": 0.125}))  # fmt: skip
+    meter = Meter(ws.root / ".autoagent" / "spend.jsonl")
+    for role, cost in [("task", 0.5), ("task", 0.25), ("meta", 0.125), ("meta", 0.0625)]:  # the last: a failed proposal
+        meter.record(role=role, model="scripted/examples", cost_usd=cost, input_tokens=1, output_tokens=1)
     live = LiveStatus(pid=os.getpid(), experiment=2, phase="evaluating", trials_done=4, trials_total=9,
                       best={"id": 1, "passed": 3, "total": 3}, spend={"task": 0.75, "meta": 0.125},
                       budget={"usd": 50}, last="experiment 2: 4 trials on 3 tasks")  # fmt: skip
@@ -42,7 +48,7 @@ def test_no_runs_running_and_finished(tmp_path, monkeypatch):
     ledger.note("stop", reason="3 iterations done (--iterations 3)")
     finished = status(ws.root, monkeypatch)
     assert "Not running. Last stop: 3 iterations done" in finished
-    assert "Spent: $0.7500 on task runs, $0.1250 on the meta-agent" in finished
+    assert "Spent: $0.7500 on task runs, $0.1875 on the meta-agent" in finished  # as spend.jsonl has it
 
 
 def test_a_killed_run_is_not_reported_as_running(tmp_path, monkeypatch):
@@ -50,3 +56,12 @@ def test_a_killed_run_is_not_reported_as_running(tmp_path, monkeypatch):
     LiveStatus(pid=2**22 + 12345, experiment=1, phase="evaluating").save(ws.root)  # no such process
     Ledger(ws.root).save(Experiment(0, "baseline", commit="a" * 40, passed=1, total=3))
     assert "Not running. Last stop: unknown (the run was killed?)" in status(ws.root, monkeypatch)
+
+
+def test_status_does_not_load_litellm(tmp_path):
+    """LiteLLM takes seconds to import; status is what you type while a run goes on."""
+    ws = workspace.init(tmp_path / "ws", model="scripted/examples")
+    script = ("import sys\nfrom autoagent.cli import app\ntry:\n    app(['status'])\nexcept SystemExit:\n    pass\n"
+              "print('litellm loaded' if 'litellm' in sys.modules else 'litellm not loaded')")  # fmt: skip
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ws.root, capture_output=True, text=True)
+    assert "No runs yet" in completed.stdout and "litellm not loaded" in completed.stdout, completed.stderr

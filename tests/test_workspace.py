@@ -32,10 +32,21 @@ def test_init_refuses_to_overwrite_unless_forced(tmp_path):
     (tmp_path / "ws" / "agent.py").write_text("# my work\n")
     result = CliRunner().invoke(app, ["init", str(tmp_path / "ws")])
     assert result.exit_code == 2
-    assert "already holds a workspace" in flat(result.output) and "--force" in result.output
+    assert "already holds" in flat(result.output) and "--force" in result.output
     assert (tmp_path / "ws" / "agent.py").read_text() == "# my work\n"
     workspace.init(tmp_path / "ws", force=True)
     assert BOUNDARY in (tmp_path / "ws" / "agent.py").read_text()
+
+
+def test_init_keeps_tasks_already_in_the_directory(tmp_path):
+    mine = tmp_path / "proj" / "tasks"
+    (mine / "my-task").mkdir(parents=True)
+    (mine / "my-task" / "task.toml").write_text("# mine\n")
+    result = CliRunner().invoke(app, ["init", str(tmp_path / "proj")])  # would put the examples there
+    assert result.exit_code == 2 and "tasks" in flat(result.output)
+    assert [p.name for p in mine.iterdir()] == ["my-task"]
+    ws = workspace.init(tmp_path / "proj", str(mine))  # used where they are
+    assert ws.tasks_dir == mine and (mine / "my-task" / "task.toml").read_text() == "# mine\n"
 
 
 def test_init_copies_one_task_or_links_a_directory(tmp_path):

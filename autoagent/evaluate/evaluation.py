@@ -117,39 +117,6 @@ async def evaluate(
     """Run `agent` on the tasks; every trial is read back from Harbor's own files.
 
     The jobs run in `worker` (a process for this harness), or in a new one."""
-    async with contextlib.AsyncExitStack() as stack:
-        if worker is None:
-            worker = await stack.enter_async_context(jobs.Worker(cwd, model))
-        return await _evaluate(
-            tasks_dir, agent, model=model, agent_kwargs=agent_kwargs, environment=environment,
-            environment_kwargs=environment_kwargs, n_concurrent=n_concurrent, attempts=attempts,
-            include=include, exclude=exclude, limit=limit, jobs_dir=jobs_dir, job_prefix=job_prefix,
-            infra_retries=infra_retries, on_event=on_event, tasks=tasks, worker=worker,
-            job_env=job_env,
-        )  # fmt: skip
-
-
-async def _evaluate(
-    tasks_dir: Path,
-    agent: str,
-    *,
-    model: str | None,
-    agent_kwargs: dict | None,
-    environment: str,
-    environment_kwargs: dict | None,
-    n_concurrent: int,
-    attempts: int,
-    include: list[str] | None,
-    exclude: list[str] | None,
-    limit: int | None,
-    jobs_dir: Path,
-    job_prefix: str,
-    infra_retries: int,
-    on_event: Callable[[dict[str, Any]], None] | None,
-    tasks: list[TaskRef] | None,
-    worker: jobs.Worker,
-    job_env: dict[str, str] | None,
-) -> EvalResult:
     chosen = tasks if tasks is not None else select(discover(tasks_dir), include, exclude, limit)
     if not chosen:
         raise ValueError(f"No tasks to run in {tasks_dir} (after filters)")
@@ -165,38 +132,39 @@ async def _evaluate(
     agent_config = jobs.agent_config(agent, model, agent_kwargs)
     environment_config = jobs.environment_config(environment, environment_kwargs)
 
-    # Round 0 runs every attempt; later rounds rerun only infrastructure failures.
-    pending = [(name, attempts) for name in runnable]
-    for round_number in range(infra_retries + 1):
-        if not pending:
-            break
-        suffix = "" if round_number == 0 else f"-retry{round_number}"
-        job_dir = await worker.run(
-            jobs.job_config(
-                # A task listed n times gets n trials: retries need not be uniform.
-                task_paths=[runnable[name].path for name, n in pending for _ in range(n)]
-                if round_number
-                else [runnable[name].path for name, _ in pending],
-                agent=agent_config,
-                environment=environment_config,
-                jobs_dir=jobs_dir,
-                job_name=jobs.unique_job_name(job_prefix + suffix),
-                n_concurrent=n_concurrent,
-                n_attempts=attempts if round_number == 0 else 1,
-            ),
-            on_event,
-            job_env,
-        )
-        evaluation.job_dirs.append(str(job_dir))
-        retry: Counter[str] = Counter()
-        for trial in read_job(job_dir):
-            last_round = round_number == infra_retries
-            if trial.category == "infra" and not last_round:
-                retry[trial.task] += 1
-                evaluation.retried.append(trial.trial_dir)
-            else:
-                results[trial.task].trials.append(trial)
-        pending = list(retry.items())
+    async with _worker_for(worker, cwd, model) as worker:
+        # Round 0 runs every attempt; later rounds rerun only infrastructure failures.
+        pending = [(name, attempts) for name in runnable]
+        for round_number in range(infra_retries + 1):
+            if not pending:
+                break
+            suffix = "" if round_number == 0 else f"-retry{round_number}"
+            job_dir = await worker.run(
+                jobs.job_config(
+                    # A task listed n times gets n trials: retries need not be uniform.
+                    task_paths=[runnable[name].path for name, n in pending for _ in range(n)]
+                    if round_number
+                    else [runnable[name].path for name, _ in pending],
+                    agent=agent_config,
+                    environment=environment_config,
+                    jobs_dir=jobs_dir,
+                    job_name=jobs.unique_job_name(job_prefix + suffix),
+                    n_concurrent=n_concurrent,
+                    n_attempts=attempts if round_number == 0 else 1,
+                ),
+                on_event,
+                job_env,
+            )
+            evaluation.job_dirs.append(str(job_dir))
+            retry: Counter[str] = Counter()
+            for trial in read_job(job_dir):
+                last_round = round_number == infra_retries
+                if trial.category == "infra" and not last_round:
+                    retry[trial.task] += 1
+                    evaluation.retried.append(trial.trial_dir)
+                else:
+                    results[trial.task].trials.append(trial)
+            pending = list(retry.items())
     for task in results.values():  # a trial that never wrote a result did not finish
         missing = attempts - len(task.trials)
         task.trials += [
@@ -204,3 +172,13 @@ async def _evaluate(
             for _ in range(missing)
         ]
     return evaluation
+
+
+@contextlib.asynccontextmanager
+async def _worker_for(worker: jobs.Worker | None, cwd: Path | None, model: str | None):
+    """The worker given, or a new one for this evaluation alone."""
+    if worker is not None:
+        yield worker
+        return
+    async with jobs.Worker(cwd, model) as own:
+        yield own

@@ -86,7 +86,7 @@ async def propose(
         "MCP_TOOL_TIMEOUT": str(int(limits.seconds * 1000)),  # a spot check may take minutes
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
     }  # fmt: skip
-    if api_base:
+    if api_base and model_name(model):  # not the endpoint of a task agent of another provider
         env["ANTHROPIC_BASE_URL"] = api_base
     options = sdk.ClaudeAgentOptions(
         cwd=str(tools.root),
@@ -107,22 +107,24 @@ async def propose(
     )  # fmt: skip
     transcript: list[Any] = []
     result = None
+    used: dict[str, tuple[str, dict]] = {}  # message id -> (model, usage): the cost if it is cut short
     try:
         async with asyncio.timeout(limits.seconds), aclosing(sdk.query(prompt=_prompt(brief), options=options)) as run:
             async for message in run:
                 transcript.append(_plain(message))
                 if isinstance(message, sdk.ResultMessage):
                     result = message
+                elif isinstance(message, sdk.AssistantMessage) and message.usage:
+                    used[message.message_id or str(len(used))] = (message.model, message.usage)
     except TimeoutError:
         raise MetaAgentError(f"no submission within {limits.seconds:.0f} s") from None
     except Exception as error:  # the CLI failed to start, the provider failed for good, ...
         raise MetaAgentError(f"Claude Code failed: {type(error).__name__}: {error}") from error
     finally:
-        cost = (result.total_cost_usd or 0.0) if result else 0.0
+        cost, tokens = _cost(result, used)
         if meter is not None and cost:
-            usage = result.usage or {}
             meter.record(role="meta", model=f"claude-code/{model_name(model) or 'default'}", cost_usd=cost,
-                         input_tokens=_input_tokens(usage), output_tokens=usage.get("output_tokens", 0))  # fmt: skip
+                         input_tokens=tokens[0], output_tokens=tokens[1])  # fmt: skip
         if log is not None:
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(json.dumps({"backend": "claude-code", "cost_usd": cost, "messages": transcript},
@@ -199,6 +201,25 @@ def _after(target: Path, name: str, arguments: dict[str, Any]) -> str:
     text = target.read_text() if target.exists() else ""
     old, new = arguments.get("old_string", ""), arguments.get("new_string", "")
     return text.replace(old, new) if arguments.get("replace_all") else text.replace(old, new, 1)
+
+
+def _cost(result: Any, used: dict[str, tuple[str, dict]]) -> tuple[float, tuple[int, int]]:
+    """USD and (input, output) tokens: Claude Code's own figure when it finished; when it was
+    cut short (time limit, a failure), its messages so far at list price, cached input as
+    full-price input (an upper bound: a budget should not be undercounted)."""
+    if result is not None:
+        usage = result.usage or {}
+        return result.total_cost_usd or 0.0, (_input_tokens(usage), usage.get("output_tokens") or 0)
+    if not used:
+        return 0.0, (0, 0)
+    from autoagent import llm  # LiteLLM is slow to import: only here
+
+    cost, inputs, outputs = 0.0, 0, 0
+    for model, usage in used.values():
+        tokens = _input_tokens(usage), usage.get("output_tokens") or 0
+        cost += llm.usage_cost(model, *tokens) or 0.0
+        inputs, outputs = inputs + tokens[0], outputs + tokens[1]
+    return cost, (inputs, outputs)
 
 
 def _input_tokens(usage: dict[str, Any]) -> int:

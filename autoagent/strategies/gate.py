@@ -133,10 +133,12 @@ class PairedGate:
         if everything.gain < 0 and everything.p_worse <= 1 - self.confidence:
             return Decision("discard", f"{summary}: worse (p={everything.p_worse:.3f} that it is luck)")
         if round < self.max_rounds:
-            more = {t: self.claimed_attempts for t in claimed if _differs(parent, candidate, t)}
-            if on_claims is None or on_claims.gain <= 0:  # the claims did not carry it: look wider
-                more = {t: 1 for t in tasks if _differs(parent, candidate, t)} if everything.gain > 0 else {}
-            if more and (everything.gain > 0 or (on_claims and on_claims.gain > 0)):
+            more = {}
+            if on_claims and on_claims.gain > 0:
+                more = {t: self.claimed_attempts for t in claimed if _differs(parent, candidate, t)}
+            elif everything.gain > 0:  # the claims did not carry it: look wider
+                more = {t: 1 for t in tasks if _differs(parent, candidate, t)}
+            if more:
                 return Decision("more", f"{summary}: not yet clear", more)
         if everything.gain >= 0 and simpler:
             return Decision("keep", f"{summary}: as good, and the harness is simpler")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from autoagent import workspace
+from autoagent import spend, workspace
 from autoagent.ledger import Ledger
 from autoagent.loop import Loop, Settings
 from autoagent.meta import claude_code
@@ -137,3 +137,17 @@ def test_a_claude_code_that_cannot_sign_in_fails_with_its_reason(tmp_path, monke
         with pytest.raises(MetaAgentError, match=r"Claude Code .*login"):  # "... Not logged in · Please run /login"
             asyncio.run(claude_code.propose(tools, "brief", model="claude-sonnet-4-5", api_base=fake.url, log=log))
     assert json.loads(log.read_text())["messages"]  # the session log is kept for the failure too
+
+
+def test_a_session_cut_short_by_the_time_limit_still_counts_its_cost(tmp_path, monkeypatch):
+    spend_file = tmp_path / "spend.jsonl"
+    monkeypatch.setenv(spend.FILE_ENV, str(spend_file))
+    ws = workspace.init(tmp_path / "ws", model="scripted/examples")
+    tools = MetaTools(ws.root, Ledger(ws.root), ["hello-file"], ws.harness.read_text())
+    answers = [use("Read", file_path=str(ws.harness)), [{"wait": 60}]]  # the second reply never comes in time
+    with FakeAnthropic(answers, main_marker=MAIN) as fake:
+        with pytest.raises(MetaAgentError, match="no submission within 10 s"):
+            asyncio.run(claude_code.propose(tools, "brief", model="claude-sonnet-4-5", api_base=fake.url,
+                                            limits=Limits(seconds=10)))  # fmt: skip
+    [entry] = spend.Meter(spend_file).entries()
+    assert entry["role"] == "meta" and entry["cost_usd"] > 0 and entry["input_tokens"] >= 1000
