@@ -1,10 +1,15 @@
 """What the loop costs beyond evaluating, and how big the meta-agent's first prompt gets.
 
-    uv run python benchmarks/loop_overhead.py [--iterations 5] [--tasks 4]
+    uv run python benchmarks/loop_overhead.py [--iterations 5] [--tasks 4] [--gate paired|reference]
 
 1. `autoagent run` on trivial tasks with instant scripted models (the task agent
-   answers at once; the meta-agent makes one edit and submits): per iteration, the
-   wall time beyond the evaluation itself, and where it goes.
+   answers at once; the meta-agent makes one edit and submits), with the decision
+   gate the workspace config sets (`paired` by default; `--gate` to pick another):
+   per iteration, the wall time beyond the evaluation itself, and where it goes.
+   "The evaluation" is the time spent in the evaluation's Harbor jobs (its trials);
+   a smoke run (the reference gate's) and the gate's own work around the jobs count
+   as overhead. An iteration runs from one "is proposing" to the next (or the end
+   of the run), so the worker's exit and the next one's start are counted too.
 2. The meta-agent's first prompt (system prompt, tool schemas, brief) for a
    workspace whose best harness failed 50 trials with long traces, in tokens
    (tiktoken's cl100k, via LiteLLM), and a check that every one of those traces
@@ -17,7 +22,9 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +34,7 @@ from autoagent.ledger import Experiment, Ledger
 from autoagent.loop import Loop, Settings
 from autoagent.meta import brief
 from autoagent.meta.tools import MetaTools
+from autoagent.strategies import gate as gates
 from autoagent.strategies.budget import Budget
 
 
@@ -43,7 +51,48 @@ def trivial_tasks(root: Path, count: int) -> Path:
     return root
 
 
-def loop_overhead(iterations: int, tasks: int, scratch: Path) -> dict:
+class TimedLoop(Loop):
+    """The loop unchanged, but for a clock on its evaluation jobs: seconds by experiment and
+    label ("eval", "smoke"), and, under "eval-wait", how long the evaluation's jobs took to
+    start their first trial (the worker still starting, Harbor setting the job up)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.job_seconds: dict[int, dict[str, float]] = {}
+        self._first_trial: float | None = None
+
+    async def evaluate(self, experiment, tasks, label, worker, attempts):
+        started, self._first_trial = time.monotonic(), None
+        try:
+            return await super().evaluate(experiment, tasks, label, worker, attempts)
+        finally:
+            spent = self.job_seconds.setdefault(experiment.id, {})
+            spent[label] = spent.get(label, 0.0) + time.monotonic() - started
+            if self._first_trial is not None:
+                wait = f"{label}-wait"
+                spent[wait] = spent.get(wait, 0.0) + self._first_trial - started
+
+    def _trial_event(self, event: dict) -> None:
+        if event.get("event") == "start" and self._first_trial is None:
+            self._first_trial = time.monotonic()
+        super()._trial_event(event)
+
+
+# Rows of the table: key, label. A row whose phase never occurred is left out.
+ROWS = [
+    ("wall", "whole iteration (from one proposal to the next)"),
+    ("eval", "the evaluation itself: its Harbor jobs"),
+    ("eval-wait", "of that, until its first trial starts (the worker's start-up, Harbor's job set-up)"),
+    ("smoke", "smoke run (one task, before a reference-gate evaluation)"),
+    ("propose", "proposal (meta-agent turns, commit)"),
+    ("validate", "validation (boundary, names, import in a fresh process)"),
+    ("gate", "the gate's stages around the jobs (trace scan, scoring)"),
+    ("decide", "the rest: brief, decision, git, ledger"),
+    ("handover", "the worker's exit, the next worker's start"),
+]
+
+
+def loop_overhead(iterations: int, tasks: int, scratch: Path, gate: str | None = None) -> dict:
     scripts = scratch / "scripts"
     scripts.mkdir()
     (scripts / "instant.json").write_text(json.dumps({"conversations": [{"match": ".", "turns": [{"content": "done"}]}]}))
@@ -53,20 +102,49 @@ def loop_overhead(iterations: int, tasks: int, scratch: Path) -> dict:
         {"content": "", "tool_calls": [edit]}, {"content": "", "tool_calls": [submit]}]}]}))  # fmt: skip
     os.environ["AUTOAGENT_SCRIPTS"] = str(scripts)
     ws = workspace.init(scratch / "ws", str(trivial_tasks(scratch / "tasks", tasks)), model="scripted/instant")
-    marks: list[tuple[float, str]] = []
-    settings = Settings.from_workspace(ws, meta_model="scripted/meta", budget=Budget(iterations=iterations))
-    asyncio.run(Loop(ws, settings, report=lambda line: marks.append((time.monotonic(), line))).run())
-    starts = {line.split(":")[0]: t for t, line in marks if "is proposing" in line}
-    ends = {line.split(":")[0]: t for t, line in marks if line.split(": ")[1].startswith(("keep", "discard"))}
-    experiments = {f"experiment {e.id}": e for e in Ledger(ws.root).experiments() if e.id > 0}
-    rows = []
-    for name, experiment in experiments.items():
-        wall = ends[name] - starts[name]
-        phases = experiment.timings
-        rows.append({"wall": wall, "evaluate": phases["evaluate"], "smoke": phases["smoke"],
-                     "propose": phases["propose"], "validate": phases["validate"],
-                     "rest": wall - sum(phases.values())})  # fmt: skip
-    return {key: statistics.mean(row[key] for row in rows) for key in rows[0]}
+    settings = Settings.from_workspace(ws, meta_model="scripted/meta", budget=Budget(iterations=iterations),
+                                       gate=gates.make(gate) if gate else None)  # fmt: skip
+    marks: list[tuple[float, int, str]] = []  # when, experiment, what
+    began = time.monotonic()
+
+    def report(line: str) -> None:
+        print(f"  [{time.monotonic() - began:6.1f} s] {line}", file=sys.stderr, flush=True)
+        match = re.match(r"experiment (\d+): (.*)", line)
+        if match:
+            marks.append((time.monotonic(), int(match[1]), match[2]))
+
+    loop = TimedLoop(ws, settings, report=report)
+    asyncio.run(loop.run())
+    finished = time.monotonic()
+    starts = {n: t for t, n, what in marks if "is proposing" in what}
+    decided = {n: t for t, n, _ in marks}  # the last line of an experiment is its decision
+    order = sorted(starts)
+    rows, statuses, trials, jobs = [], [], [], []
+    for experiment in Ledger(ws.root).experiments():
+        n = experiment.id
+        if n not in starts or n not in decided:
+            continue  # the baseline; or a proposal that never became a candidate
+        following = [starts[m] for m in order if m > n]
+        end = following[0] if following else finished
+        phases, seconds = experiment.timings, loop.job_seconds.get(n, {})
+        row = {"wall": end - starts[n], "eval": seconds.get("eval", 0.0), "propose": phases.get("propose", 0.0),
+               "validate": phases.get("validate", 0.0), "handover": end - decided[n]}  # fmt: skip
+        if "smoke" in seconds:
+            row["smoke"] = seconds["smoke"]
+        jobs_total = seconds.get("eval", 0.0) + seconds.get("smoke", 0.0)
+        row["gate"] = phases.get("evaluate", 0.0) - jobs_total
+        row["decide"] = row["wall"] - sum(v for k, v in row.items() if k != "wall")  # what no other row holds
+        row["eval-wait"] = seconds.get("eval-wait", 0.0)  # part of "eval", not a phase of its own
+        rows.append(row)
+        statuses.append(experiment.status)
+        trials.append(sum(t.get("label") == "eval" for t in experiment.trials))
+        jobs.append(sum("-eval" in Path(d).name for d in experiment.job_dirs))
+    if not rows:
+        raise SystemExit(f"No candidate was judged; see the log above and {ws.root / '.autoagent'}")
+    keys = [key for key, _ in ROWS if any(key in row for row in rows)]
+    mean = {key: statistics.mean(row.get(key, 0.0) for row in rows) for key in keys}
+    return {"mean": mean, "gate": settings.gate.name, "n": len(rows), "statuses": statuses,
+            "trials": statistics.mean(trials), "jobs": statistics.mean(jobs)}  # fmt: skip
 
 
 def first_prompt(scratch: Path, failed: int = 50) -> tuple[int, int, bool]:
@@ -111,22 +189,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--tasks", type=int, default=4)
+    parser.add_argument("--gate", choices=["paired", "reference"], help="default: the workspace config's (paired)")
     args = parser.parse_args()
     os.environ.setdefault("HARBOR_TELEMETRY", "0")
     with tempfile.TemporaryDirectory(prefix="autoagent-loop-bench-") as temporary:
         scratch = Path(temporary)
-        overhead = loop_overhead(args.iterations, args.tasks, scratch)
+        print(f"running {args.iterations} iterations of `autoagent run` on {args.tasks} trivial tasks...",
+              file=sys.stderr, flush=True)  # fmt: skip
+        result = loop_overhead(args.iterations, args.tasks, scratch, args.gate)
+        print("measuring the first meta-agent prompt...", file=sys.stderr, flush=True)
         tokens, on_disk, reachable = first_prompt(scratch)
-    print(f"# Loop overhead ({os.cpu_count()} cores; {args.tasks} trivial tasks; instant scripted models; "
-          f"mean of {args.iterations} iterations)\n")  # fmt: skip
+    overhead = result["mean"]
+    decisions = ", ".join(f"{result['statuses'].count(s)} {s}" for s in sorted(set(result["statuses"])))
+    print(f"\n# Loop overhead ({os.cpu_count()} cores; {args.tasks} trivial tasks; instant scripted models; "
+          f"{result['gate']} gate; mean of {result['n']} iterations: {decisions})\n")  # fmt: skip
     print("| per iteration | seconds |\n|---|---|")
-    for key, label in [("wall", "whole iteration"), ("evaluate", "the evaluation itself"),
-                       ("smoke", "smoke run (one task; the job that starts the candidate's worker)"),
-                       ("propose", "proposal (brief, meta-agent turns, commit)"),
-                       ("validate", "validation (boundary, names, import in a fresh process)"),
-                       ("rest", "decision, git, ledger")]:  # fmt: skip
-        print(f"| {label} | {overhead[key]:.2f} |")
-    print(f"| **beyond the evaluation** | **{overhead['wall'] - overhead['evaluate']:.2f}** |")
+    for key, label in ROWS:
+        if key in overhead:
+            if key == "eval":
+                label += f" ({result['trials']:g} trials in {result['jobs']:g} job{'s' * (result['jobs'] != 1)})"
+            print(f"| {label} | {overhead[key]:.2f} |")
+    print(f"| **beyond the evaluation** | **{overhead['wall'] - overhead['eval']:.2f}** |")
+    if overhead.get("eval-wait"):
+        trials_only = overhead["wall"] - overhead["eval"] + overhead["eval-wait"]
+        print(f"| beyond the trials (the wait for the first trial counted as overhead) | {trials_only:.2f} |")
     print(f"\nFirst meta-agent prompt with 50 failed trials: {tokens:,} tokens "
           f"(traces on disk: {on_disk / 1e6:.1f} MB); every trace reachable by read_trajectory: {reachable}")  # fmt: skip
 
