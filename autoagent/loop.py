@@ -23,7 +23,7 @@ from pathlib import Path
 
 from autoagent import guard, spend, traces
 from autoagent.evaluate import EvalResult, evaluate
-from autoagent.evaluate.job import Worker
+from autoagent.evaluate.job import JobFailed, Worker
 from autoagent.evaluate.results import Trial
 from autoagent.evaluate.tasks import TaskRef
 from autoagent.history import History
@@ -308,6 +308,10 @@ class Loop:
             experiment.public_reason = stop.reason
             self._score(experiment, parent)
             return self._reject(experiment, stop.status, stop.reason)
+        except JobFailed as error:  # e.g. the candidate took its worker process down with it
+            experiment.timings["evaluate"] = time.monotonic() - started
+            self._score(experiment, parent)
+            return self._reject(experiment, "crash", f"the evaluation failed: {error}")
         experiment.timings["evaluate"] = time.monotonic() - started
         experiment.runs, experiment.saved = judgment.runs, judgment.saved
         experiment.public_reason = judgment.visible_reason()

@@ -187,6 +187,23 @@ def test_a_budget_spent_during_the_baseline_stops_cleanly_and_the_next_run_redoe
     assert baseline.status == "baseline" and baseline.passed is not None
 
 
+def test_a_candidate_that_kills_its_worker_is_a_crash_and_the_run_goes_on(tmp_path, scripts, monkeypatch):
+    signature_end = "    api_base: str | None = None,\n) -> None:\n"
+    write_script(scripts, "meta", [{"match": "^# Experiment 1:", "turns": [
+        tool("edit_file", path="agent.py", old_text=signature_end,
+             new_text=signature_end + "    import os\n    os.kill(os.getpid(), 9)\n"),
+        submit("Exit fast", [])]}])  # fmt: skip
+    ws = workspace.init(tmp_path / "ws", model="scripted/examples")
+    monkeypatch.chdir(ws.root)
+    settings = Settings.from_workspace(ws, meta_model="scripted/meta", budget=Budget(iterations=1),
+                                       include=["hello-file"])  # fmt: skip
+    reason = asyncio.run(Loop(ws, settings, report=lambda line: None).run())
+    assert reason == "1 iterations done (--iterations 1)"
+    crashed = Ledger(ws.root).experiments()[1]
+    assert crashed.status == "crash" and "worker process exited" in crashed.reason
+    assert "os.kill" not in ws.harness.read_text()  # the best harness is back
+
+
 def test_a_failing_meta_agent_is_recorded_and_the_run_goes_on(tmp_path, scripts, monkeypatch):
     write_script(scripts, "chatty", [{"match": ".", "turns": [{"content": "Let me think."}] * 10}])
     ws = workspace.init(tmp_path / "ws", model="scripted/examples")
