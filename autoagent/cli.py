@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -137,7 +137,8 @@ def _without_test_split(plan: Plan, config) -> Plan:
         raise fail(f"{plan.workspace.root / 'autoagent.toml'}: {error}", 2) from None
     if not splits.test:
         return plan
-    display.console.print(f"Leaving out the sealed test split ({len(splits.test)} tasks): `autoagent test` scores it.")
+    count = f"{len(splits.test)} task{'s' * (len(splits.test) != 1)}"
+    display.console.print(f"Leaving out the sealed test split ({count}): `autoagent test` scores it.")
     return dataclasses.replace(plan, exclude=[*(plan.exclude or []), *splits.test])
 
 
