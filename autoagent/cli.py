@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -24,12 +25,51 @@ from autoagent.evaluate.tasks import discover, select
 from autoagent.guard import import_problem
 from autoagent.workspace import AGENT_IMPORT_PATH, EXAMPLE_TASKS, Workspace, WorkspaceError
 
+class Command(typer.core.TyperCommand):
+    """Help that reads like a manual: a flag shows no `<bool>`, a value its kind in capitals."""
+
+    LABELS = {"str": "TEXT", "int": "N", "float": "NUMBER", "Path": "PATH"}
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+            elif param.metavar is None and isinstance(param, typer.core.TyperOption):
+                kind = param.type_descriptor.annotation
+                name = getattr(kind, "__name__", "")
+                if getattr(kind, "__origin__", None) is list:
+                    name = getattr(kind.__args__[0], "__name__", "")
+                param.metavar = self.LABELS.get(name, name.upper() or "VALUE")
+        return params
+
+
 app = typer.Typer(
     help="Improve an AI agent harness on your own tasks, unattended, with evidence.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+command = functools.partial(app.command, cls=Command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        display.console.print(f"autoagent {version('autoagent')} (harbor {version('harbor')})")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Improve an AI agent harness on your own tasks, unattended, with evidence."""
+    display.fit_output()
 
 TasksDir = Annotated[
     Path | None,
@@ -39,7 +79,7 @@ TasksDir = Annotated[
         show_default=False,
     ),
 ]
-Concurrency = Annotated[int | None, typer.Option("-n", "--concurrency", help="Trials at once [4].")]
+Concurrency = Annotated[int | None, typer.Option("-n", "--concurrency", help="Trials at once \\[4].")]
 Environment = Annotated[
     str | None,
     typer.Option(
@@ -57,7 +97,7 @@ Exclude = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Task
 Limit = Annotated[int | None, typer.Option("--n-tasks", "-l", help="Run at most this many tasks.")]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")]
 JobsDir = Annotated[
-    Path | None, typer.Option("--jobs-dir", help="Where Harbor's job folders go [.autoagent/jobs].")
+    Path | None, typer.Option("--jobs-dir", help="Where Harbor's job folders go \\[.autoagent/jobs].")
 ]
 
 
@@ -149,6 +189,34 @@ def _count_trials(plan: Plan, limit: int | None, attempts: int) -> int:
         raise fail(str(error), 2) from None
 
 
+def _interrupted(tally: display.Tally, jobs_dir: Path) -> typer.Exit:
+    """Ctrl-C: what finished, and where the partial trials are (Harbor cancelled the rest)."""
+    display.errors.print(f"{tally.interrupted()} Partial trials and traces: {jobs_dir}", highlight=False)
+    return typer.Exit(130)
+
+
+def agent_problem(agent: str, cwd: Path) -> str | None:
+    """Why an import path `module:Class` cannot name an agent, found without running it."""
+    import importlib.util
+    import sys
+
+    module, colon, name = agent.partition(":")
+    if not colon:
+        return None  # a Harbor agent name: Harbor says which exist
+    if not module or not name:
+        return "an import path is module:Class, e.g. agent:AutoAgent"
+    sys.path.insert(0, str(cwd))
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    finally:
+        sys.path.remove(str(cwd))
+    if found is None:
+        return f"no module named {module!r} in {cwd} or the installed packages"
+    return None
+
+
 def _write_json(path: Path | None, data: object) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +224,7 @@ def _write_json(path: Path | None, data: object) -> None:
         display.console.print(f"Wrote {path}")
 
 
-@app.command()
+@command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the workspace.")],
     tasks: Annotated[
@@ -176,18 +244,23 @@ def init(
 
     if model and (problem := model_problem(model)):
         raise fail(f"--model: {problem}", 2)
+    source = Path(tasks).expanduser() if tasks else None
+    if source is not None and source.is_dir() and not discover(source):
+        raise fail(f"--tasks {tasks}: no Harbor tasks there (a task is a directory with task.toml, "
+                   "instruction.md, environment/ and tests/). Nothing was created.", 2)  # fmt: skip
     try:
         workspace = workspaces.init(directory, tasks, link=link, force=force, model=model)
     except (WorkspaceError, ConfigError) as error:
         raise fail(str(error), 2) from None
     count = len(discover(workspace.tasks_dir))
     display.console.print(
-        f"Created the workspace {workspace.root} with {count} tasks in {workspace.tasks_dir}.\n"
+        f"Created the workspace {workspace.root} with {count} task{'s' * (count != 1)} in "
+        f"{workspace.tasks_dir}.\n"
         f"Next: cd {directory} && autoagent check && autoagent eval"
     )
 
 
-@app.command("eval")
+@command("eval")
 def eval_command(
     tasks_dir: TasksDir = None,
     agent: Annotated[
@@ -199,13 +272,13 @@ def eval_command(
         ),
     ] = None,  # fmt: skip
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model for the agent [autoagent.toml].")
+        str | None, typer.Option("--model", "-m", help="Model for the agent \\[autoagent.toml].")
     ] = None,
     agent_kwarg: Annotated[
         list[str] | None, typer.Option("--ak", help="Agent option key=value (repeatable).")
     ] = None,
     n_concurrent: Concurrency = None,
-    attempts: Annotated[int | None, typer.Option("-k", "--attempts", help="Attempts per task [1].")] = None,
+    attempts: Annotated[int | None, typer.Option("-k", "--attempts", help="Attempts per task \\[1].")] = None,
     environment: Environment = None,
     ek: EnvKwargs = None,
     include: Include = None,
@@ -236,6 +309,8 @@ def eval_command(
     attempts = attempts or (config.run.attempts if config else 1)
     if plan.workspace and tasks_dir is None and not include:
         plan = _without_test_split(plan, config)
+    if problem := agent_problem(agent, plan.cwd):
+        raise fail(f"--agent {agent}: {problem}", 2)
     total = _count_trials(plan, limit, attempts)
     with display.trial_progress(total, f"eval {agent}", quiet) as on_event:
         try:
@@ -250,13 +325,15 @@ def eval_command(
             )
         except (JobFailed, ValueError) as error:
             raise fail(str(error)) from None
+        except KeyboardInterrupt:
+            raise _interrupted(on_event.tally, plan.jobs_dir) from None
     display.console.print(display.eval_table(result, f"{agent} on {plan.tasks_dir}"))
     display.console.print(display.eval_summary(result))
     display.console.print(f"Trials and traces: {', '.join(result.job_dirs)}")
     _write_json(json_out, result.to_json())
 
 
-@app.command()
+@command()
 def check(
     tasks_dir: TasksDir = None,
     n_concurrent: Concurrency = None,
@@ -271,7 +348,7 @@ def check(
     """Is every task sound? Its reference solution must score 1, doing nothing 0."""
     plan = _plan(tasks_dir, environment, ek, n_concurrent, include, exclude, jobs_dir)
     total = 2 * _count_trials(plan, limit, 1)
-    with display.trial_progress(total, "check (oracle, then nothing)") as on_event:
+    with display.trial_progress(total, "check (oracle, then nop)") as on_event:
         try:
             findings = asyncio.run(
                 check_tasks(
@@ -283,6 +360,8 @@ def check(
             )
         except (JobFailed, ValueError) as error:
             raise fail(str(error)) from None
+        except KeyboardInterrupt:
+            raise _interrupted(on_event.tally, plan.jobs_dir) from None
     display.console.print(display.check_table(findings))
     unsound = [f for f in findings if not f.sound]
     _write_json(json_out, [f.to_json() for f in findings])
@@ -330,9 +409,9 @@ async def _loop_main(loop, report) -> str:
     return await loop.run()
 
 
-@app.command()
+@command()
 def run(
-    iterations: Annotated[int | None, typer.Option("--iterations", help="Stop after N experiments.")] = None,
+    iterations: Annotated[int | None, typer.Option("--iterations", help="Stop after N proposals (failed ones included).")] = None,
     hours: Annotated[float | None, typer.Option("--hours", help="Stop after this many hours.")] = None,
     budget_usd: Annotated[
         float | None, typer.Option("--budget-usd", help="Stop at this spend (task runs + meta-agent).")
@@ -382,7 +461,7 @@ DEMO_NOTICE = (
 )
 
 
-@app.command()
+@command()
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to create the demo workspace.")] = Path(
         "autoagent-demo"
@@ -415,7 +494,7 @@ def demo(
     )
 
 
-@app.command("test")
+@command("test")
 def test_command(
     force: Annotated[bool, typer.Option("--force", help="Score a harness that was scored already.")] = False,
     json_out: JsonOut = None,
@@ -446,7 +525,7 @@ def test_command(
     _write_json(json_out, result.to_json())
 
 
-@app.command()
+@command()
 def report(
     open_it: Annotated[bool, typer.Option("--open", help="Open the report in a browser.")] = False,
 ) -> None:
@@ -459,10 +538,12 @@ def report(
     if open_it:
         import webbrowser
 
-        webbrowser.open(page.as_uri())
+        if not webbrowser.open(page.as_uri()):
+            display.errors.print(f"No browser could be opened here (no display?): open {page} "
+                                 "on a machine with one, e.g. after copying it.")  # fmt: skip
 
 
-@app.command()
+@command()
 def status() -> None:
     """Where the workspace's runs stand: also while one is going on."""
     from autoagent.ledger import Ledger
@@ -475,5 +556,6 @@ def status() -> None:
     meter = Meter(workspace.root / ".autoagent" / "spend.jsonl")
     spent = {role: meter.spent(role=role) for role in ("task", "meta")}
     for item in display.status_view(workspace.root, ledger.experiments(), LiveStatus.load(workspace.root),
-                                    stops[-1]["reason"] if stops else None, spent):  # fmt: skip
+                                    stops[-1]["reason"] if stops else None, spent,
+                                    ledger.events("meta_failure")):  # fmt: skip
         display.console.print(item)

@@ -157,8 +157,8 @@ def _line_of(text: str, keys: list[str]) -> int | None:
         header = re.match(r"\s*\[\s*([\w.-]+)\s*\]", line)
         if header:
             current = header.group(1)
-            if current == section:
-                section_line = number
+            if current == section or (section is None and current == key):  # [budegt]
+                section_line = section_line or number
             continue
         if current == section and key and re.match(rf"\s*{re.escape(key)}\s*=", line):
             return number

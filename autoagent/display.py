@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,17 +14,71 @@ from rich.table import Table
 
 from autoagent.evaluate import EvalResult, Finding
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(emoji=False)  # ":X:" in a name or a message is text, not an emoji
+errors = Console(stderr=True, emoji=False)
+WIDTH_OFF_TERMINAL = 200  # a log file or a pipe: no wrapping at 80 columns
+
+
+def fit_output() -> None:
+    """Off a terminal (and unless COLUMNS says otherwise), lines are not wrapped and tables
+    may be as wide as WIDTH_OFF_TERMINAL; on one, Rich follows the terminal's width."""
+    for each in (console, errors):
+        wide = not each.is_terminal and not os.environ.get("COLUMNS")
+        each.width = WIDTH_OFF_TERMINAL if wide else None
+        each.soft_wrap = wide
+
+
+class Tally:
+    """Finished trials as they come: rewards per agent (`check` runs two), and how many
+    were cancelled (Ctrl-C) rather than finished."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.rewards: dict[str, list[float]] = {}
+        self.cancelled = 0
+
+    @property
+    def finished(self) -> int:
+        return sum(map(len, self.rewards.values()))
+
+    def mean(self, agent: str = "") -> float:
+        rewards = self.rewards.get(agent) or [0.0]
+        return sum(rewards) / len(rewards)
+
+    def add(self, event: dict[str, Any]) -> str | None:
+        """Count an `end` event; the line to show for it (None for a cancelled trial)."""
+        if event.get("error") == "CancelledError":
+            self.cancelled += 1
+            return None
+        agent = event.get("agent", "")
+        rewards = event.get("rewards") or {}
+        reward = float(rewards.get("reward", 0.0)) if not event.get("error") else 0.0
+        self.rewards.setdefault(agent, []).append(reward)
+        what = event["error"] or rewards.get("reward", "-")
+        mean = f"{agent} mean" if agent else "mean"
+        return f"{agent + ' ' if agent else ''}{event['task']}: {what} ({mean} {self.mean(agent):.2f})"
+
+    def interrupted(self) -> str:
+        means = ", ".join(f"{agent + ' ' if agent else ''}mean {self.mean(agent):.2f}" for agent in self.rewards)
+        return (f"Interrupted: {self.finished} of {self.total} trials finished"
+                + (f" ({means})" if means else "") + ".")  # fmt: skip
 
 
 @contextlib.contextmanager
 def trial_progress(total: int, label: str, quiet: bool = False) -> Iterator[Any]:
     """A progress bar over `total` trials (a line per trial off a terminal; nothing when
-    quiet); yields the callback for trial events."""
-    if quiet:
-        yield lambda event: None
-        return
+    quiet); yields the callback for trial events, whose `tally` counts them."""
+    tally = Tally(total)
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event.get("event") != "end" or (line := tally.add(event)) is None or quiet:
+            return
+        if console.is_terminal:
+            progress.update(bar, advance=1, status=escape(line))
+        else:  # a log file or CI: one plain line per finished trial
+            console.print(f"[{tally.finished}/{total}] {escape(line)}", highlight=False)
+
+    on_event.tally = tally
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -34,25 +89,18 @@ def trial_progress(total: int, label: str, quiet: bool = False) -> Iterator[Any]
         transient=True,
     )
     bar = progress.add_task(label, total=total, status="")
-    finished: list[float] = []
-
-    def on_event(event: dict[str, Any]) -> None:
-        if event.get("event") != "end":
-            return
-        rewards = event.get("rewards") or {}
-        finished.append(float(rewards.get("reward", 0.0)) if not event.get("error") else 0.0)
-        mean = sum(finished) / len(finished)
-        last = f"{event['task']}: {event['error'] or rewards.get('reward', '-')}"
-        if console.is_terminal:
-            progress.update(bar, advance=1, status=f"mean {mean:.2f} · {escape(last)[:50]}")
-        else:  # a log file or CI: one plain line per finished trial
-            console.print(f"[{len(finished)}/{total}] {escape(last)} (mean {mean:.2f})", highlight=False)
-
-    if not console.is_terminal:
+    if quiet or not console.is_terminal:
         yield on_event
         return
     with progress:
         yield on_event
+
+
+def _shorten(text: str, width: int) -> str:
+    """At most `width` characters, cut at a word with an ellipsis, never mid-word."""
+    import textwrap
+
+    return textwrap.shorten(text or "", width, placeholder=" …")
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -76,7 +124,7 @@ def eval_table(result: EvalResult, title: str) -> Table:
             table.add_row(
                 escape(name),
                 f"[{style}]{trial.reward:.2f}[/]" if style else f"{trial.reward:.2f}",
-                escape(note)[:120] if note else "",
+                escape(note) if note else "",
                 f"{_num(trial.seconds, '.0f')}s" if trial.seconds is not None else "-",
                 tokens,
                 f"${trial.cost_usd:.4f}" if trial.cost_usd is not None else "-",
@@ -101,7 +149,7 @@ def check_table(findings: list[Finding]) -> Table:
     for column in ("task", "oracle", "nothing", "verdict"):
         table.add_column(column, justify="left" if column in ("task", "verdict") else "right")
     for finding in findings:
-        verdict = "[green]sound[/]" if finding.sound else "[red]" + escape("; ".join(finding.problems))[:160] + "[/]"
+        verdict = "[green]sound[/]" if finding.sound else "[red]" + escape("; ".join(finding.problems)) + "[/]"
         table.add_row(
             escape(finding.name),
             _num(finding.oracle, ".2f"),
@@ -154,12 +202,17 @@ def run_view(mode: str) -> Iterator[tuple[Any, Any]]:
         yield line, lambda live: view.update(Text(live_line(live), style="bold cyan"))
 
 
-def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: dict[str, float]) -> list[Any]:
+def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: dict[str, float],
+                meta_failures: list[dict] | None = None) -> list[Any]:  # fmt: skip
     """What `autoagent status` prints: one screen, whatever state the workspace is in."""
     out: list[Any] = []
     if not ledger_experiments and live is None:
-        out.append(f"No runs yet in {root}. Start one with [bold]autoagent run[/] "
+        out.append(f"No loop runs yet in {root}. Start one with [bold]autoagent run[/] "
                    "(or see the loop work first: autoagent demo).")  # fmt: skip
+        evals = sorted((root / ".autoagent" / "jobs").glob("eval-*/result.json"), key=lambda p: p.stat().st_mtime)
+        if evals:
+            out.append(f"{len(evals)} `autoagent eval` job{'s' * (len(evals) != 1)} so far; the latest: "
+                       f"{evals[-1].parent}")  # fmt: skip
         return out
     if live is not None and live.running:
         out.append(f"[bold green]Running[/] (pid {live.pid}): {escape(live_line(live))}")
@@ -180,6 +233,10 @@ def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: 
     keeps = sum(e.status == "keep" for e in proposals)
     out.append("Experiments: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                + (f" · keep rate {keeps}/{len(proposals)}" if proposals else ""))  # fmt: skip
+    if meta_failures:
+        last = meta_failures[-1]
+        out.append(f"[yellow]Failed proposals: {len(meta_failures)}[/] (the meta-agent gave no usable change; "
+                   f"the last, before experiment {last.get('experiment')}: {escape(str(last.get('reason')))})")  # fmt: skip
     out.append(f"Spent: ${spent['task']:.4f} on task runs, ${spent['meta']:.4f} on the meta-agent "
                "(.autoagent/spend.jsonl)")  # every call: spot checks and failed proposals too
     table = Table(title="Last experiments", title_justify="left")
@@ -187,6 +244,6 @@ def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: 
         table.add_column(column)
     for e in final[-6:]:
         passed = "" if e.passed is None else f"{e.passed}/{e.total}"
-        table.add_row(str(e.id), e.status, passed, escape((e.description or e.reason)[:70]))
+        table.add_row(str(e.id), e.status, passed, escape(_shorten(e.description or e.reason, 90)))
     out.append(table)
     return out

@@ -81,8 +81,14 @@ def init(
             f"{directory} already holds {', '.join(existing)}. Use --force to overwrite them, "
             "choose another directory, or pass --tasks DIR/tasks to keep the tasks there."
         )
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
-    tasks_setting, dataset = _place_tasks(directory, tasks, link=link)
+    try:
+        tasks_setting, dataset = _place_tasks(directory, tasks, link=link)
+    except WorkspaceError:
+        if created:  # leave nothing half-made behind
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
     shutil.copyfile(TEMPLATES / "agent.py", directory / HARNESS)
     shutil.copyfile(TEMPLATES / "program.md", directory / "program.md")
     toml = (TEMPLATES / "autoagent.toml").read_text()
@@ -147,10 +153,18 @@ def download_dataset(name: str, target: Path) -> None:
         downloaded = [p for p in Path(temporary).iterdir() if p.is_dir()]
         if completed.returncode != 0 or len(downloaded) != 1:
             raise WorkspaceError(
-                f"Could not download the Harbor dataset {name}: "
-                f"{(completed.stderr or completed.stdout).strip()[-500:]}"
+                f"Could not download the Harbor dataset {name} (is its registry reachable from "
+                f"here?): {_last_words(completed.stderr or completed.stdout)}"
             )
         shutil.move(str(downloaded[0]), target)
+
+
+def _last_words(output: str, lines: int = 1) -> str:
+    """A tool's last lines of output without colours, cursor moves or spinner frames."""
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "\n", output)
+    kept = [line.strip() for line in plain.splitlines()
+            if line.strip() and not re.match(r"^([\u2800-\u28ff|/\\-]\s|[\u2500-\u257f])", line.strip())]  # fmt: skip
+    return " ".join(kept[-lines:]) or "no output"
 
 
 def _git(directory: Path, *args: str) -> str:

@@ -24,7 +24,7 @@ def status(root, monkeypatch) -> str:
 
 def test_no_runs_running_and_finished(tmp_path, monkeypatch):
     ws = workspace.init(tmp_path / "ws", model="scripted/examples")
-    assert "No runs yet" in status(ws.root, monkeypatch)
+    assert "No loop runs yet" in status(ws.root, monkeypatch)
 
     ledger = Ledger(ws.root)
     ledger.save(Experiment(0, "baseline", commit="a" * 40, description="baseline", passed=2, total=3,
@@ -64,4 +64,4 @@ def test_status_does_not_load_litellm(tmp_path):
     script = ("import sys\nfrom autoagent.cli import app\ntry:\n    app(['status'])\nexcept SystemExit:\n    pass\n"
               "print('litellm loaded' if 'litellm' in sys.modules else 'litellm not loaded')")  # fmt: skip
     completed = subprocess.run([sys.executable, "-c", script], cwd=ws.root, capture_output=True, text=True)
-    assert "No runs yet" in completed.stdout and "litellm not loaded" in completed.stdout, completed.stderr
+    assert "No loop runs yet" in completed.stdout and "litellm not loaded" in completed.stdout, completed.stderr

@@ -43,8 +43,13 @@ async def check(
     tasks = select(discover(tasks_dir), include, exclude, limit)
     if not tasks:
         raise ValueError(f"No tasks to check in {tasks_dir} (after filters)")
-    oracle = await evaluate(tasks_dir, "oracle", tasks=tasks, job_prefix="check-oracle", **options)
-    nop = await evaluate(tasks_dir, "nop", tasks=tasks, job_prefix="check-nop", **options)
+    on_event = options.pop("on_event", None)
+    runs = {}
+    for agent in ("oracle", "nop"):  # the progress tells the two apart
+        tagged = (lambda event, agent=agent: on_event({**event, "agent": agent})) if on_event else None
+        runs[agent] = await evaluate(tasks_dir, agent, tasks=tasks, job_prefix=f"check-{agent}",
+                                     on_event=tagged, **options)  # fmt: skip
+    oracle, nop = runs["oracle"], runs["nop"]
     return judge(oracle, nop)
 
 

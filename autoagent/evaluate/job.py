@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 import uuid
@@ -185,6 +186,9 @@ class Worker:
         return f"the worker process exited{how} before the job could start"
 
     def _failure(self, job_name: str, error: str | None) -> str:
+        if error and re.match(r"[\w.]+(Error|Exception)\b", error):
+            # the exception's own line says what is wrong; its traceback stays in the log
+            return f"Harbor job {job_name} failed: {error}. The worker's log: {self.log_path}"
         tail = self.log_path.read_text(errors="replace").strip().splitlines()[-15:] if self.log_path else []
         return (
             f"Harbor job {job_name} failed: {error or 'no detail'}. "
