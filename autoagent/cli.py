@@ -544,6 +544,30 @@ def report(
 
 
 @command()
+def doctor() -> None:
+    """Can this machine run AutoAgent? The sandbox, cgroups, git, Python, models' keys, tools."""
+    from autoagent import doctor as doctors
+
+    workspace = Workspace.find()
+    checks = doctors.sandbox_checks() + doctors.tool_checks()
+    if workspace is not None:
+        try:
+            config = workspace.config
+        except ConfigError as error:
+            raise fail(str(error), 2) from None
+        checks += doctors.model_checks({"task agent": config.agent.model, "meta-agent": config.meta.model},
+                                       {"task agent": config.agent.api_base, "meta-agent": config.meta.api_base})  # fmt: skip
+        checks += doctors.libreoffice_check(workspace.tasks_dir)
+    else:
+        display.console.print("Not in a workspace: the models and the tasks' tools are checked inside one.")
+    display.console.print(display.doctor_table(checks))
+    failed = [c for c in checks if not c.ok and c.required]
+    if failed:
+        raise fail(f"{len(failed)} of {len(checks)} checks failed: fix them as shown, then run autoagent doctor again.")
+    display.console.print("[green]Ready.[/]" + (" (with warnings above)" if any(not c.ok for c in checks) else ""))
+
+
+@command()
 def status() -> None:
     """Where the workspace's runs stand: also while one is going on."""
     from autoagent.ledger import Ledger

@@ -159,6 +159,16 @@ def check_table(findings: list[Finding]) -> Table:
     return table
 
 
+def doctor_table(checks) -> Table:
+    table = Table(title="autoagent doctor", title_justify="left")
+    for column in ("", "check", "found", "fix"):
+        table.add_column(column)
+    for check in checks:
+        mark = "[green]ok[/]" if check.ok else ("[red]FAIL[/]" if check.required else "[yellow]warn[/]")
+        table.add_row(mark, escape(check.name), escape(check.detail), escape(check.fix) if not check.ok else "")
+    return table
+
+
 # -- runs -------------------------------------------------------------------------------
 
 
