@@ -1,13 +1,19 @@
 """The HTML report of a real (scripted-model) run, looked at in headless Chromium."""
 
+import asyncio
 import importlib.util
+import json
+import re
 import struct
 
 import pytest
 from typer.testing import CliRunner
 
-from autoagent import report
+from autoagent import report, workspace
 from autoagent.cli import app
+from autoagent.loop import Loop, Settings
+from autoagent.meta.agent import Limits
+from autoagent.strategies.budget import Budget
 from tests.conftest import CHROMIUM, REPO
 
 pytestmark = pytest.mark.usefixtures("needs_sandbox", "needs_chromium")
@@ -40,6 +46,13 @@ def open_in_chromium(page, screenshot):
             chart_box: document.querySelector('#progress').getBoundingClientRect().height,
             cost_lines: document.querySelectorAll('#cost polyline').length,
             details: document.querySelectorAll('details').length,
+            legend: [...document.querySelectorAll('#progress .legend tspan[class^=legend-]')].map(t => t.className.baseVal.slice(7)),
+            cost_y_ticks: document.querySelectorAll('#cost .y-tick').length,
+            cost_x_ticks: document.querySelectorAll('#cost .x-tick').length,
+            cell_values: document.querySelectorAll('#heatmap text.value').length,
+            glance: document.querySelectorAll('#glance tr').length,
+            scripted: !!document.querySelector('#scripted') && document.querySelector('#scripted').getBoundingClientRect().height > 10,
+            failed_proposals: document.querySelectorAll('#failed-proposals + p + ul li').length,
         })""")
         tab.screenshot(path=str(screenshot))
         browser.close()
@@ -52,8 +65,12 @@ def test_the_report_draws_its_charts_without_errors(demo_run, tmp_path):
     assert errors == []
     assert drawn["points"] == 3  # baseline, keep, discard (the crash is an × on the axis)
     assert drawn["best"] >= 3 and drawn["chart_box"] > 200
-    assert drawn["cells"] == 3 * 3  # 3 tasks × 3 evaluated experiments
+    assert drawn["cells"] == 3 * 3 + 5  # 3 tasks × 3 evaluated experiments, and the colour key
     assert drawn["cost_lines"] == 2 and drawn["details"] == 4
+    assert drawn["legend"] == ["baseline", "keep", "discard", "crash"]
+    assert drawn["cost_y_ticks"] >= 6 and drawn["cost_x_ticks"] >= 6  # 3 of each per panel
+    assert drawn["cell_values"] == 9 and drawn["glance"] >= 4
+    assert drawn["scripted"]
     # The screenshot is not blank: the chart area holds coloured pixels.
     from PIL import Image
 
@@ -70,7 +87,7 @@ def test_report_command_and_links(demo_run, monkeypatch):
     result = CliRunner().invoke(app, ["report"])
     assert result.exit_code == 0, result.output
     html = (demo_run / ".autoagent" / "reports" / "report.html").read_text()
-    assert "trajectory.json" in html and "test-stdout.txt" in html and "harbor view" in html
+    assert "steps and verifier" in html and "trials/" in html and "harbor view" in html
     assert "<script" not in html and "http://" not in html and "https://" not in html  # offline, self-contained
     assert "re-read the instruction" in html  # the kept change's diff
 
@@ -82,3 +99,28 @@ def test_a_long_run_report_stays_small(tmp_path):
     root = module.synthetic(tmp_path / "ws", experiments=200, tasks=50)
     page, _ = report.write(root)
     assert page.stat().st_size < 5e6
+
+
+def test_a_trial_opens_as_a_readable_page(demo_run):
+    page, _ = report.write(demo_run)
+    html = page.read_text()
+    link = re.search(r"href='(trials/[^']+csv-total[^']+\.html)'", html)
+    assert link, "no readable page linked for a trial"
+    trial = (page.parent / link.group(1)).read_text()
+    assert "Verifier output" in trial and "▶ bash" in trial and "/app/data/sales.csv" in trial
+
+
+def test_failed_proposals_are_shown(tmp_path, scripts, monkeypatch):
+    """A real run whose meta-agent never submits: the report says so, up front and in a section."""
+    (scripts / "chatty.json").write_text(json.dumps(
+        {"conversations": [{"match": ".", "turns": [{"content": "Let me think."}] * 10}]}))
+    ws = workspace.init(tmp_path / "ws", model="scripted/examples")
+    monkeypatch.chdir(ws.root)
+    settings = Settings.from_workspace(ws, meta_model="scripted/chatty", budget=Budget(iterations=2),
+                                       limits=Limits(turns=2), retry_wait_sec=0.01, include=["hello-file"])  # fmt: skip
+    asyncio.run(Loop(ws, settings, report=lambda line: None).run())
+    page, _ = report.write(ws.root)
+    drawn, errors = open_in_chromium(page, tmp_path / "shot.png")
+    assert errors == [] and drawn["failed_proposals"] == 2
+    html = page.read_text()
+    assert "2 × failed proposals" in html and "no submission within 2 turns" in html
