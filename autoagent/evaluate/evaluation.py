@@ -120,7 +120,7 @@ async def evaluate(
     chosen = tasks if tasks is not None else select(discover(tasks_dir), include, exclude, limit)
     if not chosen:
         raise ValueError(f"No tasks to run in {tasks_dir} (after filters)")
-    if environment == "sandbox":
+    if environment in ("sandbox", jobs.SANDBOX):
         chosen = with_sandbox_problems(chosen)
     results = {task.name: TaskResult(task.name, []) for task in chosen}
     for task in chosen:
