@@ -15,8 +15,6 @@ from pathlib import Path
 from harbor.models.task.task import Task
 from pydantic import ValidationError
 
-from autoagent.sandbox.environment import SandboxUnavailableError, read_plan
-
 TASK_MARKERS = ("task.toml", "instruction.md", "tests", "environment")
 
 
@@ -88,6 +86,9 @@ def problem_with(path: Path) -> str | None:
 def with_sandbox_problems(tasks: list[TaskRef]) -> list[TaskRef]:
     """Mark the tasks whose Dockerfile the sandbox cannot honour (multi-stage, COPY --from,
     ...): they fail here, with the line and the instruction, before any trial starts."""
+    # Imported here: Harbor's environment machinery doubles the CLI's start-up time.
+    from autoagent.sandbox.environment import SandboxUnavailableError, read_plan
+
     marked = []
     for task in tasks:
         if task.valid:

@@ -174,6 +174,7 @@ class Sandbox(BaseEnvironment):
         if not self._plan.entrypoint:
             return
         argv = [*self._plan.entrypoint, "sh", "-c", "sleep infinity"]
+        self.trial_paths.trial_dir.mkdir(parents=True, exist_ok=True)
         await self._running.run(
             ["/bin/sh", "-c", 'exec 2>&1; "$@" &', "sh", *argv],
             cwd=self._plan.workdir,
