@@ -13,13 +13,13 @@ line, raised when the task is loaded.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
-import shlex
 from dataclasses import dataclass, field
 
-from autoagent.sandbox.expansion import ExpansionError, expand, expand_words, split_words
+import dockerfile
+
+from autoagent.sandbox.expansion import ExpansionError, expand
 
 IGNORED = {
     "CMD", "EXPOSE", "LABEL", "MAINTAINER", "VOLUME", "HEALTHCHECK",
@@ -27,7 +27,6 @@ IGNORED = {
 }  # fmt: skip
 COPY_FLAGS = {"chown", "chmod", "link"}
 DEFAULT_SHELL = ("/bin/sh", "-c")
-_HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 
 
 class UnsupportedDockerfile(ValueError):
@@ -36,10 +35,19 @@ class UnsupportedDockerfile(ValueError):
 
 @dataclass(frozen=True)
 class Instruction:
+    """One instruction as Docker's own parser (the `dockerfile` package) splits it."""
+
     keyword: str
-    arguments: str
+    words: tuple[str, ...]  # quotes and `$` left for expansion, except in JSON form
     line: int  # 1-based line where the instruction starts
-    heredocs: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # `--name=value`
+    json: bool = False
+    heredocs: tuple[str, ...] = ()  # bodies, `<<-` tabs already stripped
+    text: str = ""  # the instruction's first line, for messages
+
+    @property
+    def arguments(self) -> str:
+        return self.text.partition(" ")[2].strip()
 
 
 @dataclass(frozen=True)
@@ -77,69 +85,47 @@ class Image:
 
 
 def parse(text: str) -> list[Instruction]:
-    """Split a Dockerfile into instructions: continuations joined, comments dropped."""
+    """Docker's own parse of a Dockerfile: continuations joined, comments dropped."""
+    try:
+        commands = dockerfile.parse_string(text)
+    except dockerfile.GoParseError as error:
+        raise UnsupportedDockerfile(f"line {_failing_line(text)}: {error}") from None
+    return [_instruction(command) for command in commands]
+
+
+def _instruction(command: dockerfile.Command) -> Instruction:
+    first_line = command.original.splitlines()[0] if command.original else command.cmd
+    heredocs = []
+    for heredoc in command.heredocs:
+        body = heredoc.content
+        if re.search(rf"<<-[\"']?{re.escape(heredoc.name)}\b", first_line):
+            body = "".join(line.lstrip("\t") for line in body.splitlines(keepends=True))
+        heredocs.append(body)
+    return Instruction(
+        keyword=command.cmd.upper(),
+        words=command.value,
+        line=command.start_line,
+        flags=command.flags,
+        json=command.json,
+        heredocs=tuple(heredocs),
+        text=first_line.strip(),
+    )
+
+
+def _failing_line(text: str) -> int:
+    """The parser's errors carry no line: the first prefix of the file that fails has it."""
     lines = text.splitlines()
-    instructions: list[Instruction] = []
-    index = 0
-    while index < len(lines):
-        start = index
-        stripped = lines[index].strip()
-        index += 1
-        if not stripped or stripped.startswith("#"):
-            continue
-        logical = stripped
-        while logical.endswith("\\"):
-            logical = logical[:-1].rstrip()
-            while index < len(lines) and (
-                not lines[index].strip() or lines[index].strip().startswith("#")
-            ):
-                index += 1  # comments and blank lines inside a continuation vanish
-            if index >= len(lines):
-                break
-            logical += " " + lines[index].strip()
-            index += 1
-        keyword, _, arguments = logical.partition(" ")
-        heredocs = []
-        for match in _HEREDOC.finditer(arguments):
-            strip_tabs, marker = match.group(1) == "-", match.group(3)
-            body = []
-            while index < len(lines) and lines[index].strip() != marker:
-                body.append(lines[index].lstrip("\t") if strip_tabs else lines[index])
-                index += 1
-            if index >= len(lines):
-                raise UnsupportedDockerfile(
-                    f"line {start + 1}: heredoc <<{marker} is never closed"
-                )
-            index += 1
-            heredocs.append("\n".join(body) + "\n")
-        instructions.append(
-            Instruction(keyword.upper(), arguments.strip(), start + 1, tuple(heredocs))
-        )
-    return instructions
+    for count in range(1, len(lines) + 1):
+        try:
+            dockerfile.parse_string("\n".join(lines[:count]) + "\n")
+        except dockerfile.GoParseError:
+            return count
+    return len(lines)
 
 
-def _words(arguments: str) -> list[str]:
-    words = _json_words(arguments)
-    return words if words is not None else shlex.split(arguments)
-
-
-def _flags(words: list[str]) -> tuple[dict[str, str], list[str]]:
-    flags = {}
-    while words and words[0].startswith("--"):
-        name, _, value = words.pop(0)[2:].partition("=")
-        flags[name] = value
-    return flags, words
-
-
-def _pairs(arguments: str, where: str, *, values_required: bool) -> list[tuple[str, str | None]]:
-    """`KEY=VALUE ...` words (quotes kept for expansion); `KEY` alone has no value."""
-    pairs: list[tuple[str, str | None]] = []
-    for word in split_words(arguments):
-        key, equals, value = word.partition("=")
-        if not key or (values_required and not equals):
-            raise UnsupportedDockerfile(f"{where}: expected KEY=VALUE, got {word!r}")
-        pairs.append((key, value if equals else None))
-    return pairs
+def _flags(instruction: Instruction, variables: dict[str, str]) -> dict[str, str]:
+    pairs = (flag.removeprefix("--").partition("=") for flag in instruction.flags)
+    return {name: expand(value, variables) for name, _, value in pairs}
 
 
 def build_plan(
@@ -169,33 +155,34 @@ def build_plan(
                         f"{where}: multi-stage builds are not supported by the sandbox"
                     )
                 seen_from = True
-                _, words = _flags(expand_words(arguments, variables))
-                image.base = words[0] if words else ""
+                image.base = expand(instruction.words[0], variables) if instruction.words else ""
             elif keyword == "ARG":
                 scope = args if seen_from else global_args
-                for name, default in _pairs(arguments, where, values_required=False):
+                for word in instruction.words:
+                    name, equals, default = word.partition("=")
                     if name in build_args:
                         scope[name] = build_args[name]
-                    elif default is not None:
+                    elif equals:
                         scope[name] = expand(default, variables)
                     else:
                         scope[name] = global_args.get(name, "") if seen_from else ""
             elif keyword == "ENV":
-                image.env.update(_env_pairs(arguments, variables, where))
+                # Each value sees the variables from before the line, as in Docker.
+                names, values = instruction.words[::2], instruction.words[1::2]
+                image.env.update({n: expand(v, variables) for n, v in zip(names, values)})
             elif keyword == "WORKDIR":
-                path = expand(arguments, variables)
+                path = expand(" ".join(instruction.words), variables)
                 image.workdir = posixpath.normpath(posixpath.join(image.workdir, path))
             elif keyword == "USER":
-                image.user = _user(expand(arguments, variables), where)
+                image.user = _user(expand(" ".join(instruction.words), variables), where)
             elif keyword == "SHELL":
-                words = _words(arguments)
-                if not arguments.startswith("[") or not words:
+                if not instruction.json or not instruction.words:
                     raise UnsupportedDockerfile(f"{where}: SHELL needs a JSON array")
-                shell = tuple(words)
+                shell = instruction.words
             elif keyword == "ENTRYPOINT":
-                words = _json_words(arguments)
-                image.entrypoint = tuple(words) if words is not None else (*shell, arguments)
-                if image.entrypoint in ((), ("",)):
+                words = instruction.words
+                image.entrypoint = words if instruction.json else (*shell, " ".join(words))
+                if not any(words):
                     image.entrypoint = None  # `ENTRYPOINT []` clears it
             elif keyword == "RUN":
                 image.steps.append(_run(instruction, shell, image, args, where))
@@ -206,18 +193,6 @@ def build_plan(
         except ExpansionError as error:
             raise UnsupportedDockerfile(f"{where}: {error}") from None
     return image
-
-
-def _env_pairs(arguments: str, variables: dict[str, str], where: str) -> dict[str, str]:
-    """Every value is expanded with the variables from before the line, as Docker does."""
-    words = split_words(arguments)
-    if words and "=" not in words[0]:  # legacy `ENV KEY value with spaces`
-        key, _, value = arguments.partition(" ")
-        return {key: expand(value.strip(), variables)}
-    return {
-        key: expand(value or "", variables)
-        for key, value in _pairs(arguments, where, values_required=True)
-    }
 
 
 def _user(spec: str, where: str) -> str | None:
@@ -231,58 +206,37 @@ def _user(spec: str, where: str) -> str | None:
     return user or None
 
 
-def _json_words(arguments: str) -> list[str] | None:
-    if not arguments.startswith("["):
-        return None
-    try:
-        words = json.loads(arguments)
-    except json.JSONDecodeError:
-        return None
-    if isinstance(words, list) and all(isinstance(w, str) for w in words):
-        return words
-    return None
-
-
 def _run(
     instruction: Instruction, shell: tuple[str, ...], image: Image, args: dict[str, str], where: str
 ) -> Run:
-    arguments = instruction.arguments
-    while arguments.startswith("--"):  # --mount=type=cache, --network=... only tune the build
-        flag, _, arguments = arguments.partition(" ")
-        mount = dict(part.partition("=")[::2] for part in flag.partition("=")[2].split(","))
-        if flag.startswith("--mount=") and mount.get("type", "bind") != "cache":
+    for name, value in _flags(instruction, {}).items():  # --network, --mount=type=cache: tuning
+        kind = dict(part.partition("=")[::2] for part in value.split(",")).get("type", "bind")
+        if name == "mount" and kind != "cache":
             raise UnsupportedDockerfile(
-                f"{where}: RUN --mount=type={mount.get('type', 'bind')} is not supported "
-                "by the sandbox (only type=cache is)"
+                f"{where}: RUN --mount=type={kind} is not supported by the sandbox "
+                "(only type=cache is)"
             )
-        arguments = arguments.lstrip()
-    arguments = arguments.strip()
+    words = instruction.words
     if instruction.heredocs:
-        script = _HEREDOC.sub("", arguments).strip()
-        if script:
+        if any(not word.startswith("<<") for word in " ".join(words).split()):
             raise UnsupportedDockerfile(f"{where}: RUN with a command and a heredoc")
         argv = (*shell, instruction.heredocs[0])
-    elif arguments.startswith("["):
-        argv = tuple(_words(arguments))
+    elif instruction.json:
+        argv = words
     else:
-        argv = (*shell, arguments)
+        argv = (*shell, " ".join(words))
     return Run(
         argv=argv,
         env={**args, **image.env},
         workdir=image.workdir,
         user=image.user,
         line=instruction.line,
-        text=f"RUN {instruction.arguments}",
+        text=instruction.text,
     )
 
 
 def _copy(instruction: Instruction, image: Image, variables: dict[str, str], where: str) -> Copy:
-    words = _json_words(instruction.arguments)
-    if words is None:
-        words = expand_words(instruction.arguments, variables)
-    else:
-        words = [expand(word, variables) for word in words]
-    flags, words = _flags(words)
+    flags = _flags(instruction, variables)
     if "from" in flags:
         raise UnsupportedDockerfile(f"{where}: COPY --from needs a multi-stage build")
     unknown = sorted(set(flags) - COPY_FLAGS)
@@ -290,9 +244,10 @@ def _copy(instruction: Instruction, image: Image, variables: dict[str, str], whe
         raise UnsupportedDockerfile(
             f"{where}: {instruction.keyword} --{unknown[0]} is not supported by the sandbox"
         )
+    words = [expand(word, variables) for word in instruction.words]
     content = None
     if instruction.heredocs:
-        words = [w for w in words if not _HEREDOC.fullmatch(w)]
+        words = [word for word in words if not word.startswith("<<")]
         content = instruction.heredocs[0]
     if len(words) < (1 if content is not None else 2):
         raise UnsupportedDockerfile(f"{where}: needs a source and a destination")
@@ -307,6 +262,6 @@ def _copy(instruction: Instruction, image: Image, variables: dict[str, str], whe
         chmod=flags.get("chmod"),
         workdir=image.workdir,
         line=instruction.line,
-        text=f"{instruction.keyword} {instruction.arguments}",
+        text=instruction.text,
         content=content,
     )

@@ -1,5 +1,8 @@
 """Docker's variable expansion for Dockerfile words (ENV, ARG, WORKDIR, USER, COPY, FROM).
 
+The `dockerfile` package (Docker's own parser) splits a Dockerfile into words and
+leaves quotes and variables alone; this is the rest of what `docker build` does.
+
 The rules of BuildKit's shell lexer: `$V`, `${V}`, `${V:-word}`, `${V-word}`,
 `${V:+word}`, `${V+word}`, `${V:?message}`, `${V?message}`, `${V#glob}`,
 `${V##glob}`, `${V%glob}`, `${V%%glob}`; single quotes keep everything literal,
@@ -24,41 +27,6 @@ class ExpansionError(ValueError):
 def expand(word: str, variables: dict[str, str]) -> str:
     """One word with Docker's quote removal and variable expansion."""
     return _Lexer(word, variables).until(None)
-
-
-def expand_words(text: str, variables: dict[str, str]) -> list[str]:
-    """Split on unquoted whitespace, then expand each word (COPY, FROM, ...)."""
-    return [expand(word, variables) for word in split_words(text)]
-
-
-def split_words(text: str) -> list[str]:
-    """Split on whitespace outside quotes and escapes; quotes are kept for `expand`."""
-    words: list[str] = []
-    current: list[str] = []
-    quote = None
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char == ESCAPE and quote != "'" and index + 1 < len(text):
-            current.append(text[index : index + 2])
-            index += 2
-            continue
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-        elif char.isspace():
-            if current:
-                words.append("".join(current))
-                current = []
-            index += 1
-            continue
-        current.append(char)
-        index += 1
-    if current:
-        words.append("".join(current))
-    return words
 
 
 class _Lexer:
