@@ -4,8 +4,9 @@ What the sandbox replays: `WORKDIR`, `ENV`, `ARG`, `USER`, `SHELL`, `COPY`/`ADD`
 local files (with `--chown`/`--chmod`) and `RUN`, with Docker's variable expansion
 (see `expansion.py`) seeded by the base image's own environment. `ENTRYPOINT` is
 kept: Harbor's Docker environment starts the container with it (and `CMD`
-replaced by `sleep infinity`), so the sandbox starts it too. Instructions that only
-describe a container's metadata (`CMD`, `EXPOSE`, `LABEL`, ...) are ignored.
+replaced by `sleep infinity`), so the sandbox starts it too, and waits for the
+`HEALTHCHECK` as `docker compose up --wait` does. Instructions that only describe a
+container's metadata (`CMD`, `EXPOSE`, `LABEL`, ...) are ignored.
 Anything the sandbox cannot honour (multi-stage builds, `ADD <url>`, `COPY --from`,
 `RUN --mount=type=secret`, ...) is an `UnsupportedDockerfile` error that names the
 line, raised when the task is loaded.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from dataclasses import dataclass, field
 
 import dockerfile
@@ -22,11 +24,12 @@ import dockerfile
 from autoagent.sandbox.expansion import ExpansionError, expand
 
 IGNORED = {
-    "CMD", "EXPOSE", "LABEL", "MAINTAINER", "VOLUME", "HEALTHCHECK",
-    "STOPSIGNAL", "ONBUILD",
+    "CMD", "EXPOSE", "LABEL", "MAINTAINER", "VOLUME", "STOPSIGNAL", "ONBUILD",
 }  # fmt: skip
 COPY_FLAGS = {"chown", "chmod", "link"}
 DEFAULT_SHELL = ("/bin/sh", "-c")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
 class UnsupportedDockerfile(ValueError):
@@ -72,6 +75,18 @@ class Copy:
     content: str | None = None  # a heredoc `COPY <<EOF /path`
 
 
+@dataclass(frozen=True)
+class Healthcheck:
+    """A Dockerfile `HEALTHCHECK`, with Docker's defaults."""
+
+    command: str  # for `sh -c`
+    interval: float = 30.0
+    timeout: float = 30.0
+    start_period: float = 0.0
+    start_interval: float = 5.0
+    retries: int = 3
+
+
 @dataclass
 class Image:
     """The state a Dockerfile leaves behind, and the build steps that produce it."""
@@ -81,6 +96,7 @@ class Image:
     workdir: str = "/"
     user: str | None = None
     entrypoint: tuple[str, ...] | None = None  # started at sandbox start, as Docker does
+    healthcheck: Healthcheck | None = None  # waited for at start (`docker compose up --wait`)
     steps: list[Run | Copy] = field(default_factory=list)
 
 
@@ -184,6 +200,8 @@ def build_plan(
                 image.entrypoint = words if instruction.json else (*shell, " ".join(words))
                 if not any(words):
                     image.entrypoint = None  # `ENTRYPOINT []` clears it
+            elif keyword == "HEALTHCHECK":
+                image.healthcheck = _healthcheck(instruction, where)
             elif keyword == "RUN":
                 image.steps.append(_run(instruction, shell, image, args, where))
             elif keyword in ("COPY", "ADD"):
@@ -193,6 +211,29 @@ def build_plan(
         except ExpansionError as error:
             raise UnsupportedDockerfile(f"{where}: {error}") from None
     return image
+
+
+def _healthcheck(instruction: Instruction, where: str) -> Healthcheck | None:
+    kind, *command = instruction.words or ("NONE",)
+    if kind.upper() == "NONE":
+        return None
+    if kind.upper() != "CMD" or not command:
+        raise UnsupportedDockerfile(f"{where}: HEALTHCHECK needs CMD or NONE")
+    options = {}
+    for name, value in _flags(instruction, {}).items():
+        field_name = name.replace("-", "_")
+        if field_name not in ("interval", "timeout", "start_period", "start_interval", "retries"):
+            raise UnsupportedDockerfile(f"{where}: unknown HEALTHCHECK option --{name}")
+        options[field_name] = int(value) if name == "retries" else _duration(value, where)
+    script = shlex.join(command) if instruction.json else command[0]
+    return Healthcheck(script, **options)
+
+
+def _duration(text: str, where: str) -> float:
+    parts = _DURATION.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise UnsupportedDockerfile(f"{where}: {text!r} is not a duration such as 30s or 1m30s")
+    return sum(float(number) * _SECONDS[unit] for number, unit in parts)
 
 
 def _user(spec: str, where: str) -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import os
 import re
 import shlex
@@ -31,7 +32,7 @@ from harbor.environments.capabilities import (
     EnvironmentResourceCapabilities,
 )
 from harbor.environments.options import EnvironmentOptions
-from harbor.models.task.config import NetworkMode, NetworkPolicy
+from harbor.models.task.config import HealthcheckConfig, NetworkMode, NetworkPolicy
 from harbor.models.trial.config import ResourceMode
 from harbor.models.trial.paths import EnvironmentPaths
 from pydantic import Field
@@ -165,6 +166,7 @@ class Sandbox(BaseEnvironment):
         await self._running.run(["mkdir", "-p", *map(str, dirs)])
         await self._running.run(["chmod", "777", *map(str, dirs[:3])])
         await self._start_entrypoint()
+        await self._wait_until_healthy()
         await self._upload_environment_dir_after_start()
 
     async def _start_entrypoint(self) -> None:
@@ -180,6 +182,25 @@ class Sandbox(BaseEnvironment):
             cwd=self._plan.workdir,
             user=self._plan.user,
             stdout_file=self.trial_paths.trial_dir / "entrypoint.log",
+        )
+
+    async def _wait_until_healthy(self) -> None:
+        """`docker compose up --wait` waits for the image's HEALTHCHECK; Harbor's own
+        loop has Docker's rules (start period, then retries). A probe that times out
+        counts as a failed one, as in Docker."""
+        check = self._plan.healthcheck
+        if check is None:
+            return
+        seconds = max(1, math.ceil(check.timeout))
+        await self.run_healthcheck(
+            HealthcheckConfig(
+                command=f"timeout {seconds} sh -c {shlex.quote(check.command)}",
+                interval_sec=check.interval,
+                timeout_sec=seconds + 5,
+                start_period_sec=check.start_period,
+                start_interval_sec=check.start_interval,
+                retries=check.retries,
+            )
         )
 
     def _warn_about_stand_ins(self) -> None:

@@ -82,6 +82,21 @@ async def test_the_entrypoint_runs_at_start_with_harbors_command(tmp_path):
         await box.stop(delete=True)
 
 
+async def test_start_waits_for_the_images_healthcheck_like_compose_up_wait(tmp_path):
+    script = "#!/bin/sh\n(sleep 1; touch /tmp/ready) &\nexec \"$@\"\n"
+    box = await started(
+        tmp_path,
+        "FROM debian:bookworm-slim\nCOPY start.sh /start.sh\nRUN chmod +x /start.sh\n"
+        'ENTRYPOINT ["/start.sh"]\n'
+        "HEALTHCHECK --interval=1s --start-period=30s --start-interval=200ms CMD test -f /tmp/ready\n",
+        files={"start.sh": script},
+    )
+    try:
+        assert (await box.exec("test -f /tmp/ready")).return_code == 0
+    finally:
+        await box.stop(delete=True)
+
+
 async def test_unknown_user_and_a_stopped_sandbox_return_non_zero(tmp_path):
     box = await started(tmp_path, "FROM debian:bookworm-slim\n")
     try:

@@ -165,3 +165,15 @@ def test_more_of_what_cannot_be_replayed_is_named_with_its_line(text, complaint)
 def test_run_mount_cache_and_user_with_own_group_are_fine():
     image = build_plan("FROM a\nUSER app:app\nRUN --mount=type=cache,target=/root/.cache pip install x\n")
     assert image.user == "app" and image.steps[0].argv[-1] == "pip install x"
+
+
+def test_healthcheck_keeps_docker_defaults_and_reads_durations():
+    check = build_plan('FROM x\nHEALTHCHECK --interval=1m30s --timeout=500ms --retries=5 CMD ["curl", "-f", "http://a b"]\n').healthcheck
+    assert (check.command, check.interval, check.timeout, check.retries) == (
+        "curl -f 'http://a b'", 90.0, 0.5, 5,
+    )  # fmt: skip
+    assert check.start_period == 0.0
+    assert build_plan("FROM x\nHEALTHCHECK CMD curl x || exit 1\n").healthcheck.command == "curl x || exit 1"
+    assert build_plan("FROM x\nHEALTHCHECK CMD true\nHEALTHCHECK NONE\n").healthcheck is None
+    with pytest.raises(UnsupportedDockerfile, match="not a duration"):
+        build_plan("FROM x\nHEALTHCHECK --interval=soon CMD true\n")
