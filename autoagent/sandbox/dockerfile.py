@@ -185,7 +185,8 @@ def build_plan(
             elif keyword == "ENV":
                 # Each value sees the variables from before the line, as in Docker.
                 names, values = instruction.words[::2], instruction.words[1::2]
-                image.env.update({n: expand(v, variables) for n, v in zip(names, values)})
+                pairs = zip(names, values, strict=True)
+                image.env.update({name: expand(value, variables) for name, value in pairs})
             elif keyword == "WORKDIR":
                 path = expand(" ".join(instruction.words), variables)
                 image.workdir = posixpath.normpath(posixpath.join(image.workdir, path))

@@ -88,7 +88,8 @@ async def test_start_waits_for_the_images_healthcheck_like_compose_up_wait(tmp_p
         tmp_path,
         "FROM debian:bookworm-slim\nCOPY start.sh /start.sh\nRUN chmod +x /start.sh\n"
         'ENTRYPOINT ["/start.sh"]\n'
-        "HEALTHCHECK --interval=1s --start-period=30s --start-interval=200ms CMD test -f /tmp/ready\n",
+        "HEALTHCHECK --interval=1s --start-period=30s --start-interval=200ms "
+        "CMD test -f /tmp/ready\n",
         files={"start.sh": script},
     )
     try:

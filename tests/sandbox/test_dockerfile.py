@@ -79,7 +79,8 @@ DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def test_env_path_extends_the_base_images_own_path():
-    image = build_plan("FROM debian\nENV PATH=/opt/tool/bin:$PATH\n", base_env={"PATH": DEBIAN_PATH})
+    dockerfile = "FROM debian\nENV PATH=/opt/tool/bin:$PATH\n"
+    image = build_plan(dockerfile, base_env={"PATH": DEBIAN_PATH})
     assert image.env["PATH"] == f"/opt/tool/bin:{DEBIAN_PATH}"
 
 
@@ -140,7 +141,8 @@ def test_entrypoint_is_kept_in_both_forms():
 
 
 def test_copy_flags_and_paths_expand():
-    (copy,) = build_plan("FROM x\nENV U=app\nCOPY --chown=$U:$U --chmod=755 ${U}.sh /opt/$U/\n").steps
+    dockerfile = "FROM x\nENV U=app\nCOPY --chown=$U:$U --chmod=755 ${U}.sh /opt/$U/\n"
+    (copy,) = build_plan(dockerfile).steps
     assert (copy.chown, copy.chmod) == ("app:app", "755")
     assert copy.sources == ("app.sh",) and copy.destination == "/opt/app/"
 
@@ -163,17 +165,23 @@ def test_more_of_what_cannot_be_replayed_is_named_with_its_line(text, complaint)
 
 
 def test_run_mount_cache_and_user_with_own_group_are_fine():
-    image = build_plan("FROM a\nUSER app:app\nRUN --mount=type=cache,target=/root/.cache pip install x\n")
+    image = build_plan(
+        "FROM a\nUSER app:app\nRUN --mount=type=cache,target=/root/.cache pip install x\n"
+    )
     assert image.user == "app" and image.steps[0].argv[-1] == "pip install x"
 
 
 def test_healthcheck_keeps_docker_defaults_and_reads_durations():
-    check = build_plan('FROM x\nHEALTHCHECK --interval=1m30s --timeout=500ms --retries=5 CMD ["curl", "-f", "http://a b"]\n').healthcheck
+    check = build_plan(
+        "FROM x\nHEALTHCHECK --interval=1m30s --timeout=500ms --retries=5 "
+        'CMD ["curl", "-f", "http://a b"]\n'
+    ).healthcheck
     assert (check.command, check.interval, check.timeout, check.retries) == (
         "curl -f 'http://a b'", 90.0, 0.5, 5,
     )  # fmt: skip
     assert check.start_period == 0.0
-    assert build_plan("FROM x\nHEALTHCHECK CMD curl x || exit 1\n").healthcheck.command == "curl x || exit 1"
+    shell_form = build_plan("FROM x\nHEALTHCHECK CMD curl x || exit 1\n").healthcheck
+    assert shell_form.command == "curl x || exit 1"
     assert build_plan("FROM x\nHEALTHCHECK CMD true\nHEALTHCHECK NONE\n").healthcheck is None
     with pytest.raises(UnsupportedDockerfile, match="not a duration"):
         build_plan("FROM x\nHEALTHCHECK --interval=soon CMD true\n")
