@@ -16,7 +16,7 @@ from typing import Any
 
 from autoagent.evaluate import job as jobs
 from autoagent.evaluate.results import Trial, read_job
-from autoagent.evaluate.tasks import TaskRef, discover, select
+from autoagent.evaluate.tasks import TaskRef, discover, select, with_sandbox_problems
 
 
 @dataclass
@@ -120,6 +120,8 @@ async def evaluate(
     chosen = tasks if tasks is not None else select(discover(tasks_dir), include, exclude, limit)
     if not chosen:
         raise ValueError(f"No tasks to run in {tasks_dir} (after filters)")
+    if environment in ("sandbox", jobs.SANDBOX):
+        chosen = with_sandbox_problems(chosen)
     results = {task.name: TaskResult(task.name, []) for task in chosen}
     for task in chosen:
         if not task.valid:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harbor.models.task.task import Task
@@ -81,3 +81,21 @@ def problem_with(path: Path) -> str | None:
     except (OSError, ValueError, RuntimeError) as error:
         return str(error).replace(str(path.resolve()), path.name)  # Harbor resolves the path
     return None
+
+
+def with_sandbox_problems(tasks: list[TaskRef]) -> list[TaskRef]:
+    """Mark the tasks whose Dockerfile the sandbox cannot honour (multi-stage, COPY --from,
+    ...): they fail here, with the line and the instruction, before any trial starts."""
+    # Imported here: Harbor's environment machinery doubles the CLI's start-up time.
+    from autoagent.sandbox.environment import SandboxUnavailableError, read_plan
+
+    marked = []
+    for task in tasks:
+        if task.valid:
+            try:
+                read_plan(task.path / "environment")
+            except SandboxUnavailableError as error:
+                problem = str(error).replace(str(task.path.resolve()), task.name)
+                task = replace(task, problem=f"the sandbox cannot run it: {problem}")
+        marked.append(task)
+    return marked

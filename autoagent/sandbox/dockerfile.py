@@ -1,28 +1,35 @@
 """Read a task's Dockerfile into the steps the sandbox can replay.
 
-Base images cannot be pulled here, so `FROM` only names the image whose place the
-host's userland takes. What the sandbox does replay: `WORKDIR`, `ENV`, `ARG`,
-`USER`, `SHELL`, `COPY`/`ADD` of local files and `RUN`. Instructions that only
-describe how a container is launched (`CMD`, `EXPOSE`, ...) are ignored. Anything
-the sandbox cannot honour (multi-stage builds, `ADD <url>`, `COPY --from`) is an
-`UnsupportedDockerfile` error that names the line.
+What the sandbox replays: `WORKDIR`, `ENV`, `ARG`, `USER`, `SHELL`, `COPY`/`ADD` of
+local files (with `--chown`/`--chmod`) and `RUN`, with Docker's variable expansion
+(see `expansion.py`) seeded by the base image's own environment. `ENTRYPOINT` is
+kept: Harbor's Docker environment starts the container with it (and `CMD`
+replaced by `sleep infinity`), so the sandbox starts it too, and waits for the
+`HEALTHCHECK` as `docker compose up --wait` does. Instructions that only describe a
+container's metadata (`CMD`, `EXPOSE`, `LABEL`, ...) are ignored.
+Anything the sandbox cannot honour (multi-stage builds, `ADD <url>`, `COPY --from`,
+`RUN --mount=type=secret`, ...) is an `UnsupportedDockerfile` error that names the
+line, raised when the task is loaded.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
 
+import dockerfile
+
+from autoagent.sandbox.expansion import ExpansionError, expand
+
 IGNORED = {
-    "CMD", "ENTRYPOINT", "EXPOSE", "LABEL", "MAINTAINER", "VOLUME", "HEALTHCHECK",
-    "STOPSIGNAL", "ONBUILD",
+    "CMD", "EXPOSE", "LABEL", "MAINTAINER", "VOLUME", "STOPSIGNAL", "ONBUILD",
 }  # fmt: skip
+COPY_FLAGS = {"chown", "chmod", "link"}
 DEFAULT_SHELL = ("/bin/sh", "-c")
-_HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
-_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
 class UnsupportedDockerfile(ValueError):
@@ -31,10 +38,19 @@ class UnsupportedDockerfile(ValueError):
 
 @dataclass(frozen=True)
 class Instruction:
+    """One instruction as Docker's own parser (the `dockerfile` package) splits it."""
+
     keyword: str
-    arguments: str
+    words: tuple[str, ...]  # quotes and `$` left for expansion, except in JSON form
     line: int  # 1-based line where the instruction starts
-    heredocs: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # `--name=value`
+    json: bool = False
+    heredocs: tuple[str, ...] = ()  # bodies, `<<-` tabs already stripped
+    text: str = ""  # the instruction's first line, for messages
+
+    @property
+    def arguments(self) -> str:
+        return self.text.partition(" ")[2].strip()
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,18 @@ class Copy:
     content: str | None = None  # a heredoc `COPY <<EOF /path`
 
 
+@dataclass(frozen=True)
+class Healthcheck:
+    """A Dockerfile `HEALTHCHECK`, with Docker's defaults."""
+
+    command: str  # for `sh -c`
+    interval: float = 30.0
+    timeout: float = 30.0
+    start_period: float = 0.0
+    start_interval: float = 5.0
+    retries: int = 3
+
+
 @dataclass
 class Image:
     """The state a Dockerfile leaves behind, and the build steps that produce it."""
@@ -67,187 +95,208 @@ class Image:
     env: dict[str, str] = field(default_factory=dict)
     workdir: str = "/"
     user: str | None = None
+    entrypoint: tuple[str, ...] | None = None  # started at sandbox start, as Docker does
+    healthcheck: Healthcheck | None = None  # waited for at start (`docker compose up --wait`)
     steps: list[Run | Copy] = field(default_factory=list)
 
 
 def parse(text: str) -> list[Instruction]:
-    """Split a Dockerfile into instructions: continuations joined, comments dropped."""
+    """Docker's own parse of a Dockerfile: continuations joined, comments dropped."""
+    try:
+        commands = dockerfile.parse_string(text)
+    except dockerfile.GoParseError as error:
+        raise UnsupportedDockerfile(f"line {_failing_line(text)}: {error}") from None
+    return [_instruction(command) for command in commands]
+
+
+def _instruction(command: dockerfile.Command) -> Instruction:
+    first_line = command.original.splitlines()[0] if command.original else command.cmd
+    heredocs = []
+    for heredoc in command.heredocs:
+        body = heredoc.content
+        if re.search(rf"<<-[\"']?{re.escape(heredoc.name)}\b", first_line):
+            body = "".join(line.lstrip("\t") for line in body.splitlines(keepends=True))
+        heredocs.append(body)
+    return Instruction(
+        keyword=command.cmd.upper(),
+        words=command.value,
+        line=command.start_line,
+        flags=command.flags,
+        json=command.json,
+        heredocs=tuple(heredocs),
+        text=first_line.strip(),
+    )
+
+
+def _failing_line(text: str) -> int:
+    """The parser's errors carry no line: the first prefix of the file that fails has it."""
     lines = text.splitlines()
-    instructions: list[Instruction] = []
-    index = 0
-    while index < len(lines):
-        start = index
-        stripped = lines[index].strip()
-        index += 1
-        if not stripped or stripped.startswith("#"):
-            continue
-        logical = stripped
-        while logical.endswith("\\"):
-            logical = logical[:-1].rstrip()
-            while index < len(lines) and (
-                not lines[index].strip() or lines[index].strip().startswith("#")
-            ):
-                index += 1  # comments and blank lines inside a continuation vanish
-            if index >= len(lines):
-                break
-            logical += " " + lines[index].strip()
-            index += 1
-        keyword, _, arguments = logical.partition(" ")
-        heredocs = []
-        for match in _HEREDOC.finditer(arguments):
-            strip_tabs, marker = match.group(1) == "-", match.group(3)
-            body = []
-            while index < len(lines) and lines[index].strip() != marker:
-                body.append(lines[index].lstrip("\t") if strip_tabs else lines[index])
-                index += 1
-            if index >= len(lines):
-                raise UnsupportedDockerfile(
-                    f"line {start + 1}: heredoc <<{marker} is never closed"
-                )
-            index += 1
-            heredocs.append("\n".join(body) + "\n")
-        instructions.append(
-            Instruction(keyword.upper(), arguments.strip(), start + 1, tuple(heredocs))
-        )
-    return instructions
-
-
-def substitute(value: str, variables: dict[str, str]) -> str:
-    """Docker's `$VAR`, `${VAR}`, `${VAR:-default}` and `${VAR:+alternative}`."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(3)
-        current = variables.get(name, "")
-        if match.group(2) == "-":
-            return current or match.group(4)
-        if match.group(2) == "+":
-            return match.group(4) if current else ""
-        return current
-
-    return _VARIABLE.sub(replace, value)
-
-
-def _words(arguments: str) -> list[str]:
-    if arguments.startswith("["):
+    for count in range(1, len(lines) + 1):
         try:
-            words = json.loads(arguments)
-        except json.JSONDecodeError:
-            pass
-        else:
-            if isinstance(words, list) and all(isinstance(w, str) for w in words):
-                return words
-    return shlex.split(arguments)
+            dockerfile.parse_string("\n".join(lines[:count]) + "\n")
+        except dockerfile.GoParseError:
+            return count
+    return len(lines)
 
 
-def _flags(words: list[str]) -> tuple[dict[str, str], list[str]]:
-    flags = {}
-    while words and words[0].startswith("--"):
-        name, _, value = words.pop(0)[2:].partition("=")
-        flags[name] = value
-    return flags, words
+def _flags(instruction: Instruction, variables: dict[str, str]) -> dict[str, str]:
+    pairs = (flag.removeprefix("--").partition("=") for flag in instruction.flags)
+    return {name: expand(value, variables) for name, _, value in pairs}
 
 
-def _key_values(arguments: str, line: int) -> dict[str, str]:
-    words = shlex.split(arguments)
-    if words and "=" not in words[0]:  # legacy `ENV KEY value with spaces`
-        key, _, value = arguments.partition(" ")
-        return {key: " ".join(shlex.split(value))}
-    pairs = {}
-    for word in words:
-        key, equals, value = word.partition("=")
-        if not equals:
-            raise UnsupportedDockerfile(f"line {line}: expected KEY=VALUE, got {word!r}")
-        pairs[key] = value
-    return pairs
+def build_plan(
+    text: str,
+    build_args: dict[str, str] | None = None,
+    base_env: dict[str, str] | None = None,
+) -> Image:
+    """Evaluate a Dockerfile into an `Image`: final env/workdir/user plus build steps.
 
-
-def build_plan(text: str, build_args: dict[str, str] | None = None) -> Image:
-    """Evaluate a Dockerfile into an `Image`: final env/workdir/user plus build steps."""
-    image = Image()
+    `base_env` is the `FROM` image's own environment (its `PATH` above all): the
+    Dockerfile's `ENV PATH=/x:$PATH` extends it, as `docker build` does.
+    """
+    image = Image(env=dict(base_env or {}))
+    build_args = build_args or {}
+    global_args: dict[str, str] = {}  # ARGs before FROM: seen by FROM, and by a bare ARG after it
     args: dict[str, str] = {}
     shell = DEFAULT_SHELL
     seen_from = False
     for instruction in parse(text):
         keyword, arguments, line = instruction.keyword, instruction.arguments, instruction.line
-        variables = {**args, **image.env}
+        variables = {**args, **image.env} if seen_from else dict(global_args)
         where = f"line {line} ({keyword} {arguments[:60]})"
-        if keyword == "FROM":
-            if seen_from:
-                raise UnsupportedDockerfile(
-                    f"{where}: multi-stage builds are not supported by the sandbox"
-                )
-            seen_from = True
-            image.base = substitute(arguments.split()[0], variables) if arguments else ""
-        elif keyword == "ARG":
-            for word in shlex.split(arguments):
-                name, equals, default = word.partition("=")
-                provided = (build_args or {}).get(name)
-                args[name] = provided if provided is not None else (default if equals else "")
-        elif keyword == "ENV":
-            for key, value in _key_values(arguments, line).items():
-                image.env[key] = substitute(value, {**args, **image.env})
-        elif keyword == "WORKDIR":
-            path = substitute(arguments.strip().strip("\"'"), variables)
-            image.workdir = posixpath.normpath(posixpath.join(image.workdir, path))
-        elif keyword == "USER":
-            image.user = substitute(arguments.strip(), variables) or None
-        elif keyword == "SHELL":
-            words = _words(arguments)
-            if not arguments.startswith("[") or not words:
-                raise UnsupportedDockerfile(f"{where}: SHELL needs a JSON array")
-            shell = tuple(words)
-        elif keyword == "RUN":
-            image.steps.append(_run(instruction, shell, image, args, where))
-        elif keyword in ("COPY", "ADD"):
-            image.steps.append(_copy(instruction, image, variables, where))
-        elif keyword not in IGNORED:
-            raise UnsupportedDockerfile(f"{where}: unknown instruction {keyword}")
+        try:
+            if keyword == "FROM":
+                if seen_from:
+                    raise UnsupportedDockerfile(
+                        f"{where}: multi-stage builds are not supported by the sandbox"
+                    )
+                seen_from = True
+                image.base = expand(instruction.words[0], variables) if instruction.words else ""
+            elif keyword == "ARG":
+                scope = args if seen_from else global_args
+                for word in instruction.words:
+                    name, equals, default = word.partition("=")
+                    if name in build_args:
+                        scope[name] = build_args[name]
+                    elif equals:
+                        scope[name] = expand(default, variables)
+                    else:
+                        scope[name] = global_args.get(name, "") if seen_from else ""
+            elif keyword == "ENV":
+                # Each value sees the variables from before the line, as in Docker.
+                names, values = instruction.words[::2], instruction.words[1::2]
+                pairs = zip(names, values, strict=True)
+                image.env.update({name: expand(value, variables) for name, value in pairs})
+            elif keyword == "WORKDIR":
+                path = expand(" ".join(instruction.words), variables)
+                image.workdir = posixpath.normpath(posixpath.join(image.workdir, path))
+            elif keyword == "USER":
+                image.user = _user(expand(" ".join(instruction.words), variables), where)
+            elif keyword == "SHELL":
+                if not instruction.json or not instruction.words:
+                    raise UnsupportedDockerfile(f"{where}: SHELL needs a JSON array")
+                shell = instruction.words
+            elif keyword == "ENTRYPOINT":
+                words = instruction.words
+                image.entrypoint = words if instruction.json else (*shell, " ".join(words))
+                if not any(words):
+                    image.entrypoint = None  # `ENTRYPOINT []` clears it
+            elif keyword == "HEALTHCHECK":
+                image.healthcheck = _healthcheck(instruction, where)
+            elif keyword == "RUN":
+                image.steps.append(_run(instruction, shell, image, args, where))
+            elif keyword in ("COPY", "ADD"):
+                image.steps.append(_copy(instruction, image, variables, where))
+            elif keyword not in IGNORED:
+                raise UnsupportedDockerfile(f"{where}: unknown instruction {keyword}")
+        except ExpansionError as error:
+            raise UnsupportedDockerfile(f"{where}: {error}") from None
     return image
+
+
+def _healthcheck(instruction: Instruction, where: str) -> Healthcheck | None:
+    kind, *command = instruction.words or ("NONE",)
+    if kind.upper() == "NONE":
+        return None
+    if kind.upper() != "CMD" or not command:
+        raise UnsupportedDockerfile(f"{where}: HEALTHCHECK needs CMD or NONE")
+    options = {}
+    for name, value in _flags(instruction, {}).items():
+        field_name = name.replace("-", "_")
+        if field_name not in ("interval", "timeout", "start_period", "start_interval", "retries"):
+            raise UnsupportedDockerfile(f"{where}: unknown HEALTHCHECK option --{name}")
+        options[field_name] = int(value) if name == "retries" else _duration(value, where)
+    script = shlex.join(command) if instruction.json else command[0]
+    return Healthcheck(script, **options)
+
+
+def _duration(text: str, where: str) -> float:
+    parts = _DURATION.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise UnsupportedDockerfile(f"{where}: {text!r} is not a duration such as 30s or 1m30s")
+    return sum(float(number) * _SECONDS[unit] for number, unit in parts)
+
+
+def _user(spec: str, where: str) -> str | None:
+    """`USER name` or `USER name:group` when the group is the user's own."""
+    user, _, group = spec.partition(":")
+    if group and group != user:
+        raise UnsupportedDockerfile(
+            f"{where}: a USER with a group other than the user's own is not supported "
+            "by the sandbox"
+        )
+    return user or None
 
 
 def _run(
     instruction: Instruction, shell: tuple[str, ...], image: Image, args: dict[str, str], where: str
 ) -> Run:
-    arguments = instruction.arguments
-    while arguments.startswith("--"):  # --mount=..., --network=... only tune the build
-        _, _, arguments = arguments.partition(" ")
-    arguments = arguments.strip()
+    for name, value in _flags(instruction, {}).items():  # --network, --mount=type=cache: tuning
+        kind = dict(part.partition("=")[::2] for part in value.split(",")).get("type", "bind")
+        if name == "mount" and kind != "cache":
+            raise UnsupportedDockerfile(
+                f"{where}: RUN --mount=type={kind} is not supported by the sandbox "
+                "(only type=cache is)"
+            )
+    words = instruction.words
     if instruction.heredocs:
-        script = _HEREDOC.sub("", arguments).strip()
-        if script:
+        if any(not word.startswith("<<") for word in " ".join(words).split()):
             raise UnsupportedDockerfile(f"{where}: RUN with a command and a heredoc")
         argv = (*shell, instruction.heredocs[0])
-    elif arguments.startswith("["):
-        argv = tuple(_words(arguments))
+    elif instruction.json:
+        argv = words
     else:
-        argv = (*shell, arguments)
+        argv = (*shell, " ".join(words))
     return Run(
         argv=argv,
         env={**args, **image.env},
         workdir=image.workdir,
         user=image.user,
         line=instruction.line,
-        text=f"RUN {instruction.arguments}",
+        text=instruction.text,
     )
 
 
 def _copy(instruction: Instruction, image: Image, variables: dict[str, str], where: str) -> Copy:
-    flags, words = _flags(_words(instruction.arguments))
+    flags = _flags(instruction, variables)
     if "from" in flags:
         raise UnsupportedDockerfile(f"{where}: COPY --from needs a multi-stage build")
-    words = [substitute(word, variables) for word in words]
+    unknown = sorted(set(flags) - COPY_FLAGS)
+    if unknown:
+        raise UnsupportedDockerfile(
+            f"{where}: {instruction.keyword} --{unknown[0]} is not supported by the sandbox"
+        )
+    words = [expand(word, variables) for word in instruction.words]
     content = None
     if instruction.heredocs:
-        words = [w for w in words if not _HEREDOC.fullmatch(w)]
+        words = [word for word in words if not word.startswith("<<")]
         content = instruction.heredocs[0]
     if len(words) < (1 if content is not None else 2):
         raise UnsupportedDockerfile(f"{where}: needs a source and a destination")
     *sources, destination = words
     if any(re.match(r"^[a-z]+://", source) for source in sources):
         raise UnsupportedDockerfile(f"{where}: ADD from a URL is not supported")
-    target = posixpath.join(image.workdir, destination)
-    if destination.endswith("/"):
-        target += "/"
+    target = posixpath.join(image.workdir, destination)  # keeps a trailing "/"
     return Copy(
         sources=tuple(sources),
         destination=target,
@@ -255,6 +304,6 @@ def _copy(instruction: Instruction, image: Image, variables: dict[str, str], whe
         chmod=flags.get("chmod"),
         workdir=image.workdir,
         line=instruction.line,
-        text=f"{instruction.keyword} {instruction.arguments}",
+        text=instruction.text,
         content=content,
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import os
 import re
 import shlex
@@ -31,14 +32,15 @@ from harbor.environments.capabilities import (
     EnvironmentResourceCapabilities,
 )
 from harbor.environments.options import EnvironmentOptions
-from harbor.models.task.config import NetworkMode, NetworkPolicy
+from harbor.models.task.config import HealthcheckConfig, NetworkMode, NetworkPolicy
 from harbor.models.trial.config import ResourceMode
 from harbor.models.trial.paths import EnvironmentPaths
 from pydantic import Field
 
 from autoagent.sandbox import image
 from autoagent.sandbox.dockerfile import Image, UnsupportedDockerfile, build_plan
-from autoagent.sandbox.jail import Jail
+from autoagent.sandbox.jail import Jail, JailError
+from autoagent.sandbox.streaming import streamed
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Host variables that only say how to reach package registries (proxies, CA
@@ -119,6 +121,7 @@ class Sandbox(BaseEnvironment):
                 f"{self.environment_dir} has no Dockerfile and task.toml names no "
                 "docker_image: there is nothing to build the environment from."
             )
+        self._plan = read_plan(self.environment_dir, self.task_env_config.docker_image)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -127,7 +130,6 @@ class Sandbox(BaseEnvironment):
         if problem:
             raise SandboxUnavailableError(problem)
         state_dir = (self.options.state_dir or default_state_dir()).absolute()
-        self._plan = self._read_plan()
         self._warn_about_stand_ins()
         layer = None
         if image.needs_layer(self._plan):
@@ -163,10 +165,51 @@ class Sandbox(BaseEnvironment):
         dirs = [paths.agent_dir, paths.verifier_dir, paths.artifacts_dir, self._workdir]
         await self._running.run(["mkdir", "-p", *map(str, dirs)])
         await self._running.run(["chmod", "777", *map(str, dirs[:3])])
+        await self._start_entrypoint()
+        await self._wait_until_healthy()
         await self._upload_environment_dir_after_start()
+
+    async def _start_entrypoint(self) -> None:
+        """Harbor's Docker environment runs the image's ENTRYPOINT with `sh -c 'sleep
+        infinity'` as its arguments (the CMD it sets); so does the sandbox, in the
+        background. Its output goes to the trial directory's `entrypoint.log`."""
+        if not self._plan.entrypoint:
+            return
+        argv = [*self._plan.entrypoint, "sh", "-c", "sleep infinity"]
+        self.trial_paths.trial_dir.mkdir(parents=True, exist_ok=True)
+        await self._running.run(
+            ["/bin/sh", "-c", 'exec 2>&1; "$@" &', "sh", *argv],
+            cwd=self._plan.workdir,
+            user=self._plan.user,
+            stdout_file=self.trial_paths.trial_dir / "entrypoint.log",
+        )
+
+    async def _wait_until_healthy(self) -> None:
+        """`docker compose up --wait` waits for the image's HEALTHCHECK; Harbor's own
+        loop has Docker's rules (start period, then retries). A probe that times out
+        counts as a failed one, as in Docker."""
+        check = self._plan.healthcheck
+        if check is None:
+            return
+        seconds = max(1, math.ceil(check.timeout))
+        await self.run_healthcheck(
+            HealthcheckConfig(
+                command=f"timeout {seconds} sh -c {shlex.quote(check.command)}",
+                interval_sec=check.interval,
+                timeout_sec=seconds + 5,
+                start_period_sec=check.start_period,
+                start_interval_sec=check.start_interval,
+                retries=check.retries,
+            )
+        )
 
     def _warn_about_stand_ins(self) -> None:
         """Say where the host's userland is older than the image it stands in for."""
+        if not (self.environment_dir / "Dockerfile").exists():
+            self.logger.warning(
+                f"No Dockerfile: the host's userland stands in for the image "
+                f"{self.task_env_config.docker_image}, which cannot be pulled here"
+            )
         wanted = re.match(r"python:(\d+)\.(\d+)", self._plan.base)
         host = _host_python()
         if wanted and host and host < (int(wanted[1]), int(wanted[2])):
@@ -174,19 +217,6 @@ class Sandbox(BaseEnvironment):
                 f"The task's image is {self._plan.base}; this host's python3 "
                 f"{host[0]}.{host[1]} stands in for it, so newer language features are missing"
             )
-
-    def _read_plan(self) -> Image:
-        dockerfile = self.environment_dir / "Dockerfile"
-        if not dockerfile.exists():
-            self.logger.warning(
-                f"No Dockerfile: the host's userland stands in for the image "
-                f"{self.task_env_config.docker_image}, which cannot be pulled here"
-            )
-            return Image(base=self.task_env_config.docker_image or "")
-        try:
-            return build_plan(dockerfile.read_text())
-        except UnsupportedDockerfile as error:
-            raise SandboxUnavailableError(f"{dockerfile}: {error}") from None
 
     def _base_env(self) -> dict[str, str]:
         passed = {
@@ -243,19 +273,30 @@ class Sandbox(BaseEnvironment):
         timeout_sec: int | None = None,
         user: str | int | None = None,
     ) -> ExecResult:
+        """As Harbor's Docker environment: stderr merged into stdout (`stderr` is None),
+        output streamed line by line to a scoped output callback, and a command that
+        cannot start (an unknown user, a stopped sandbox) a non-zero return code."""
         user = self._resolve_user(user)
-        result = await self._running.run(
-            command,
-            env=self._merge_env(env),
-            cwd=cwd or self._workdir,
-            user=user if user is not None else self._plan.user,
-            timeout=timeout_sec,
-        )
-        return ExecResult(
-            stdout=result.stdout or None,
-            stderr=result.stderr or None,
-            return_code=result.return_code,
-        )
+        jail = getattr(self, "_jail", None)
+        if jail is None or not jail.running:
+            return ExecResult(
+                stdout=f"The sandbox of {self.session_id} is not running\n", return_code=1
+            )
+        with self._scratch_file(".out") as output:
+            try:
+                async with streamed(output, self._output_callback()) as collected:
+                    result = await jail.run(
+                        ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh", "bash", "-c", command],
+                        env=self._merge_env(env),
+                        cwd=cwd or self._workdir,
+                        user=user if user is not None else self._plan.user,
+                        timeout=timeout_sec,
+                        stdout_file=output,
+                    )
+            except JailError as error:  # Docker: "unable to find user ...", exit code 126
+                return ExecResult(stdout=f"{error}\n", return_code=126)
+            text = collected.text() + result.stderr  # nsenter's own complaints, if any
+        return ExecResult(stdout=text or None, return_code=result.return_code)
 
     # -- files: tar streams unpacked on the far side --------------------------------
 
@@ -334,6 +375,19 @@ class Sandbox(BaseEnvironment):
             yield path
         finally:
             path.unlink(missing_ok=True)
+
+
+def read_plan(environment_dir: Path, docker_image: str | None = None) -> Image:
+    """The task's Dockerfile as the sandbox will replay it; what it cannot honour is
+    a `SandboxUnavailableError` naming the file, the line and the instruction."""
+    dockerfile = environment_dir / "Dockerfile"
+    if not dockerfile.exists():
+        return Image(base=docker_image or "", env={"PATH": DEFAULT_PATH})
+    try:
+        # The host's userland stands in for the base image: a Debian-family PATH.
+        return build_plan(dockerfile.read_text(), base_env={"PATH": DEFAULT_PATH})
+    except UnsupportedDockerfile as error:
+        raise SandboxUnavailableError(f"{dockerfile}: {error}") from None
 
 
 def host_problem() -> str | None:

@@ -29,12 +29,18 @@ from harbor.environments.definition import environment_content_hash
 from autoagent.sandbox.dockerfile import Copy, Image, Run
 from autoagent.sandbox.jail import Completed, Jail, Overlay
 
-VERSION = "1"  # bump when a layer built by older code would no longer be right
+VERSION = "2"  # bump when a layer built by older code would no longer be right
 # Top-level host directories that make up the userland. On merged-/usr systems
 # /bin, /lib, ... are symlinks into /usr and are recreated as such.
 USERLAND = ("usr", "etc", "var", "opt", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 EMPTY_DIRS = {"proc": 0o555, "sys": 0o555, "dev": 0o755, "run": 0o755, "tmp": 0o1777,
               "root": 0o700, "home": 0o755, "mnt": 0o755, "srv": 0o755, "media": 0o755}  # fmt: skip
+# Where a Debian-family image's /root/.profile and /root/.bashrc come from (base-files),
+# with /etc/skel as the fallback on other hosts.
+ROOT_DOTFILES = {
+    ".profile": ("/usr/share/base-files/dot.profile", "/etc/skel/.profile"),
+    ".bashrc": ("/usr/share/base-files/dot.bashrc", "/etc/skel/.bashrc"),
+}
 BUILD_OUTPUT_TAIL = 3000  # characters of a failed step's output shown in the error
 
 logger = logging.getLogger(__name__)
@@ -54,7 +60,8 @@ def userland() -> list[str]:
 
 
 def skeleton(state_dir: Path) -> Path:
-    """An almost empty root: mount points, standard dirs and the merged-/usr links."""
+    """An almost empty root: mount points, standard dirs, the merged-/usr links and
+    root's dotfiles."""
     path = state_dir / f"skeleton-v{VERSION}"
     if path.exists():
         return path
@@ -68,6 +75,10 @@ def skeleton(state_dir: Path) -> Path:
     for name, mode in EMPTY_DIRS.items():
         (staging / name).mkdir()
         (staging / name).chmod(mode)
+    for name, candidates in ROOT_DOTFILES.items():  # a login shell reads them, as in the image
+        source = next((Path(c) for c in candidates if os.path.isfile(c)), None)
+        if source is not None:
+            shutil.copyfile(source, staging / "root" / name)
     try:
         staging.rename(path)
     except OSError:  # another process made it first
@@ -260,13 +271,22 @@ async def _copy(jail: Jail, step: Copy, context: Path, scratch: Path) -> Complet
     command = f"mkdir -p {shlex.quote(target_dir)} && tar -xf - -C {shlex.quote(target_dir)}"
     quoted = " ".join(shlex.quote(posixpath.join(target_dir, n)) for n in names)
     if step.chown and names:
-        command += f" && chown -R {shlex.quote(step.chown)} {quoted}"
+        command += f" && chown -R {_owner(step.chown)} {quoted}"
     if step.chmod and names:
         command += f" && chmod -R {shlex.quote(step.chmod)} {quoted}"
     try:
         return await jail.run(command, stdin=archive)
     finally:
         archive.unlink(missing_ok=True)
+
+
+def _owner(chown: str) -> str:
+    """`--chown=user` without a group means the user's uid as the gid, as in Docker."""
+    if ":" in chown:
+        return shlex.quote(chown)
+    if chown.isdigit():
+        return f"{chown}:{chown}"
+    return f"{shlex.quote(chown)}:$(id -u {shlex.quote(chown)})"
 
 
 def _copy_sources(step: Copy, context: Path) -> list[Path]:

@@ -29,6 +29,10 @@ def broken_tasks(tmp_path_factory):
     write_task(root, "no-reward", test="echo 'forgot the reward'")
     write_task(root, "word-reward", test="echo high > /logs/verifier/reward.txt")
     write_task(
+        root, "copy-from", test=GRADE_ANSWER,
+        dockerfile="FROM debian:bookworm-slim\nCOPY --from=builder /out /app\n",
+    )  # fmt: skip
+    write_task(
         root, "loud-verifier", solve="echo 42 > /app/answer.txt",
         test="head -c 100000000 /dev/zero | tr '\\0' 'x'; echo; " + GRADE_ANSWER,
     )  # fmt: skip
@@ -52,6 +56,12 @@ def test_verifier_that_passes_without_work_is_flagged(findings):
 
 def test_reference_solution_that_fails_is_flagged(findings):
     assert findings["solution-fails"].problems == ["reference solution scores 0, not 1"]
+
+
+def test_a_dockerfile_the_sandbox_cannot_honour_is_flagged_without_running(findings):
+    (problem,) = findings["copy-from"].problems
+    assert "copy-from/environment/Dockerfile: line 2 (COPY --from=builder /out /app)" in problem
+    assert findings["copy-from"].oracle_trial_dir == ""
 
 
 def test_invalid_tasks_are_flagged_without_running(findings):
