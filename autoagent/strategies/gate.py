@@ -61,6 +61,7 @@ class Decision:
     verdict: str  # keep | discard | indecisive | more
     reason: str
     more: dict[str, int] = field(default_factory=dict)  # task -> extra attempts wanted
+    basis: str = ""  # what a keep rests on: the score (""), "cheaper" or "simpler"
 
 
 class Gate(Protocol):
@@ -68,7 +69,7 @@ class Gate(Protocol):
     staged: bool  # evaluate in stages (cheap first, more attempts where unsure)?
 
     def decide(self, parent: Outcomes, candidate: Outcomes, tasks: list[str], simpler: bool,
-               round: int, expected: list[str]) -> Decision: ...  # fmt: skip
+               round: int, expected: list[str], costs=None) -> Decision: ...  # fmt: skip
 
     def holds_up(self, parent: Outcomes, candidate: Outcomes, tasks: list[str]) -> Decision: ...
 
@@ -80,13 +81,13 @@ class ReferenceGate:
     staged = False
 
     def decide(self, parent: Outcomes, candidate: Outcomes, tasks: list[str], simpler: bool,
-               round: int = 0, expected: list[str] | None = None) -> Decision:  # fmt: skip
+               round: int = 0, expected: list[str] | None = None, costs=None) -> Decision:  # fmt: skip
         before, after = passed(parent, tasks), passed(candidate, tasks)
         if after > before:
             return Decision("keep", f"passed rose from {before:g} to {after:g} of {len(tasks)}")
         if after == before:
             if simpler:
-                return Decision("keep", f"passed held at {after:g} of {len(tasks)} with a simpler harness")
+                return Decision("keep", f"passed held at {after:g} of {len(tasks)} with a simpler harness", basis="simpler")
             return Decision("discard", f"passed held at {after:g} of {len(tasks)} and the harness is not simpler")
         return Decision("discard", f"passed fell from {before:g} to {after:g} of {len(tasks)}")
 
@@ -116,7 +117,7 @@ class PairedGate:
     staged: bool = True
 
     def decide(self, parent: Outcomes, candidate: Outcomes, tasks: list[str], simpler: bool,
-               round: int = 0, expected: list[str] | None = None) -> Decision:  # fmt: skip
+               round: int = 0, expected: list[str] | None = None, costs=None) -> Decision:  # fmt: skip
         alpha = (1 - self.confidence) / 2
         claimed = [t for t in expected or [] if t in tasks]
         rest = [t for t in tasks if t not in claimed]
@@ -135,13 +136,13 @@ class PairedGate:
         if round < self.max_rounds:
             more = {}
             if on_claims and on_claims.gain > 0:
-                more = {t: self.claimed_attempts for t in claimed if _differs(parent, candidate, t)}
+                more = {t: self.claimed_attempts for t in claimed if differs(parent, candidate, t)}
             elif everything.gain > 0:  # the claims did not carry it: look wider
-                more = {t: 1 for t in tasks if _differs(parent, candidate, t)}
+                more = {t: 1 for t in tasks if differs(parent, candidate, t)}
             if more:
                 return Decision("more", f"{summary}: not yet clear", more)
         if everything.gain >= 0 and simpler:
-            return Decision("keep", f"{summary}: as good, and the harness is simpler")
+            return Decision("keep", f"{summary}: as good, and the harness is simpler", basis="simpler")
         if everything.gain > 0:
             return Decision("indecisive", f"{summary}: could be luck after {round} extra rounds")
         return Decision("discard", f"{summary}: not better")
@@ -154,7 +155,7 @@ class PairedGate:
         return Decision("keep", "it held on the held-out tasks")
 
 
-def _differs(parent: Outcomes, candidate: Outcomes, task: str) -> bool:
+def differs(parent: Outcomes, candidate: Outcomes, task: str) -> bool:
     """Worth another attempt: the two disagree on it, or the candidate disagrees with itself."""
     if not candidate.get(task) or not parent.get(task):
         return False
