@@ -129,6 +129,12 @@ def line(trial: Record) -> str:
     ])  # fmt: skip
 
 
+def known(trials: list[Record]) -> bool:
+    """Was any effort recorded for these trials at all?"""
+    keys = ("turns", "input_tokens", "output_tokens", "agent_seconds", "cost_usd")
+    return any(t.get(k) is not None for t in trials for k in keys)
+
+
 def mean_line(trials: list[Record]) -> str:
     """The mean effort of a task's attempts, in the same words as `line`."""
     def avg(key: str) -> float | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from autoagent import cost_charts
 from autoagent.history import History
 from autoagent.ledger import Experiment, Ledger
 from autoagent.spend import Meter
@@ -75,9 +76,13 @@ def render(run: Run, base: Path) -> str:
         + (f" · best: experiment {best.id}, passed {best.passed}/{best.total}" if best else "")
         + f" · spent ${by_role['task']:.2f} on task runs, ${by_role['meta']:.2f} on the meta-agent"
     )
+    advice = cost_charts.saturated(run.experiments)
     sections = [
-        f"<h1>AutoAgent run: {_e(run.root.name)}</h1><p class=summary>{_e(summary)}</p>",
+        f"<h1>AutoAgent run: {_e(run.root.name)}</h1><p class=summary>{_e(summary)}</p>"
+        + (f"<p class=advice>{_e(advice)}</p>" if advice else ""),
         "<h2>Progress</h2>" + progress_svg(run),
+        "<h2>Score against cost per task</h2>" + cost_charts.score_cost_svg(run.experiments),
+        "<h2>Cost per task over experiments</h2>" + cost_charts.cost_per_task_svg(run.experiments),
         "<h2>Cost over time, by role</h2>" + cost_svg(run),
     ]
     if any(e.held_out for e in run.experiments):
@@ -120,8 +125,8 @@ def _best(experiments: list[Experiment]) -> Experiment | None:
     return kept[-1] if kept else None
 
 
-def _badge(status: str) -> str:
-    return f"<span class=status style='background:{COLORS.get(status, '#888')}'>{_e(status)}</span>"
+def _badge(status: str, label: str | None = None) -> str:
+    return f"<span class=status style='background:{COLORS.get(status, '#888')}'>{_e(label or status)}</span>"
 
 
 def _score(e: Experiment) -> float | None:
@@ -258,7 +263,7 @@ def lineage_table(run: Run) -> str:
         hits = "" if e.hit_rate is None else f"{e.hit_rate:.0%}"
         passed = "" if e.passed is None else f"{e.passed}/{e.total}"
         parent = "" if e.parent_id is None else str(e.parent_id)
-        rows.append(f"<tr><td><a href='#e{e.id}'>{e.id}</a></td><td>{parent}</td><td>{_badge(e.status)}</td>"
+        rows.append(f"<tr><td><a href='#e{e.id}'>{e.id}</a></td><td>{parent}</td><td>{_badge(e.status, e.verdict)}</td>"
                     f"<td>{passed}</td><td>{held}</td><td>{hits}</td><td>${e.total_cost:.3f}</td>"
                     f"<td>{_e(e.description)}</td></tr>")  # fmt: skip
     return "".join(rows) + "</table>"
@@ -266,12 +271,14 @@ def lineage_table(run: Run) -> str:
 
 def details(run: Run, e: Experiment, base: Path) -> str:
     fixed, broken = e.flips.get("fixed", []), e.flips.get("broken", [])
-    lines = [f"<details id=e{e.id}><summary>experiment {e.id} {_badge(e.status)} {_e(e.description)}</summary>"]
+    lines = [f"<details id=e{e.id}><summary>experiment {e.id} {_badge(e.status, e.verdict)} {_e(e.description)}</summary>"]
     if e.hypothesis:
         lines.append(f"<p><b>Hypothesis.</b> {_e(e.hypothesis)}</p>")
     if e.overfitting:
         lines.append(f"<p><b>If this exact task disappeared?</b> {_e(e.overfitting)}</p>")
     lines.append(f"<p><b>Decision.</b> {_e(e.reason)}</p>")
+    if cost_charts.effort_note(e):
+        lines.append(f"<p class=effort>{_e(cost_charts.effort_note(e))}</p>")
     if e.expected_flips or fixed or broken:
         lines.append(f"<p><b>Expected to flip:</b> {_e(', '.join(e.expected_flips) or 'nothing')} · "
                      f"<b>fixed:</b> {_e(', '.join(fixed) or 'none')} · <b>broke:</b> {_e(', '.join(broken) or 'none')}</p>")  # fmt: skip

@@ -159,7 +159,7 @@ async def decide_with_cost(gate, rates, costs, new_rates, new_costs, claimed, no
 async def cost_rates(n: int, decisions: int, noise: float, saturated: bool = False) -> dict[str, Tally]:
     """Keep rates of the score-then-cost gate, by kind of candidate (on a suite the parent
     passes almost always, when `saturated`)."""
-    gate = ScoreThenCost(PairedGate(), "tokens", permutations=1000)
+    gate = ScoreThenCost(PairedGate(), permutations=1000)
     kinds = [f"cost {c:+d}%" for c in COST_CHANGES] + [f"score {g:+d}, cost -30%" for g in TRADES]
     tallies = {kind: Tally() for kind in kinds}
     for d in range(decisions):

@@ -79,7 +79,6 @@ class ScoreThenCost:
     """The paired gate on the score; at equal score, the cost measure; then simplicity."""
 
     score: PairedGate
-    measure: str = "auto"  # usd, tokens, turns, time; auto: USD when priced, tokens otherwise
     permutations: int = 2000
     task_tolerance: float = 0.1  # a loss on one task this unlikely to be chance bars a saving
     worse_attempts: int = 1  # extra attempts per round on a task where it did worse than its parent
@@ -152,9 +151,14 @@ def _amount(measure: str, value: float | None) -> str:
     return f"${value:.4f}" if measure == "usd" else f"{value:,.4g}"
 
 
-def with_objective(gate: Gate, objective: str, measure: str = "auto") -> Gate:
+def with_objective(gate: Gate, objective: str) -> Gate:
     """The gate for `[decision] objective`: score-then-cost wraps the paired gate; the
     reference rule is the published one, the score alone."""
     if objective == "score-then-cost" and isinstance(gate, PairedGate):
-        return ScoreThenCost(gate, measure)
+        return ScoreThenCost(gate)
     return gate
+
+
+def objective(gate: Gate) -> str:
+    """The objective a gate pursues: score, or score-then-cost."""
+    return "score-then-cost" if isinstance(gate, ScoreThenCost) else "score"
