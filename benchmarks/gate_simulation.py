@@ -140,10 +140,11 @@ def draw_costs(costs: dict[str, float], wanted: dict[str, int], noise: float, rn
     return {t: [costs[t] * math.exp(rng.gauss(-noise**2 / 2, noise)) for _ in range(n)] for t, n in wanted.items()}
 
 
-async def decide_with_cost(gate, rates, costs, new_rates, new_costs, claimed, noise: float, seed: int):
+async def decide_with_cost(gate, rates, costs, new_rates, new_costs, claimed, noise: float, seed: int,
+                           parent_attempts: int = 2):  # fmt: skip
     rng = random.Random(seed)
-    parent = draw(rates, {t: 2 for t in rates}, random.Random(seed + 1))
-    parent_cost = draw_costs(costs, {t: 2 for t in rates}, noise, random.Random(seed + 2))
+    parent = draw(rates, {t: parent_attempts for t in rates}, random.Random(seed + 1))
+    parent_cost = draw_costs(costs, {t: parent_attempts for t in rates}, noise, random.Random(seed + 2))
     candidate_cost: Outcomes = {}
 
     async def run(wanted: dict[str, int]) -> Outcomes:
@@ -156,7 +157,8 @@ async def decide_with_cost(gate, rates, costs, new_rates, new_costs, claimed, no
                        costs=lambda: ("tokens", parent_cost, candidate_cost))  # fmt: skip
 
 
-async def cost_rates(n: int, decisions: int, noise: float, saturated: bool = False) -> dict[str, Tally]:
+async def cost_rates(n: int, decisions: int, noise: float, saturated: bool = False,
+                     parent_attempts: int = 2) -> dict[str, Tally]:  # fmt: skip
     """Keep rates of the score-then-cost gate, by kind of candidate (on a suite the parent
     passes almost always, when `saturated`)."""
     gate = ScoreThenCost(PairedGate(), permutations=1000)
@@ -177,7 +179,8 @@ async def cost_rates(n: int, decisions: int, noise: float, saturated: bool = Fal
                 new_rates, _ = candidate(rates, int(kind.split()[1].rstrip(",")), random.Random(d * 31 + len(kind)))
                 claimed = []  # a saving claims no fixes
             new_costs = {t: c * (1 + change / 100) for t, c in costs.items()}
-            j = await decide_with_cost(gate, rates, costs, new_rates, new_costs, claimed, noise, 60_000 + d * 100)
+            j = await decide_with_cost(gate, rates, costs, new_rates, new_costs, claimed, noise, 60_000 + d * 100,
+                                       parent_attempts)  # fmt: skip
             tally = tallies[kind]
             tally.keeps += j.status == "keep" and j.basis == "cheaper"
             tally.any_keeps += j.status == "keep"
@@ -195,24 +198,25 @@ async def main() -> None:
     parser.add_argument("--cost-decisions", type=int, default=200, help="candidates per kind, for cost")
     parser.add_argument("--cost-noise", type=float, default=0.3, help="sigma of the log cost between attempts")
     parser.add_argument("--only-cost", action="store_true", help="run the cost part alone")
+    parser.add_argument("--parent-attempts", type=int, default=2, help="cost: the parent's attempts per task")
     args = parser.parse_args()
     if not args.only_cost:
         await score_part(args)
-    tallies = await cost_rates(args.tasks, args.cost_decisions, args.cost_noise)
-    print(f"\n## Cost: score-then-cost, {args.tasks} tasks, {args.cost_decisions} candidates per kind, "
-          f"cost noise sigma {args.cost_noise} between attempts\n")
-    print("| candidate (true change) | kept as cheaper | kept for any reason | task runs per decision |")
-    print("|---|---|---|---|")
-    for kind, t in tallies.items():
-        print(f"| {kind} | {t.keeps / t.decisions:.1%} | {t.any_keeps / t.decisions:.1%} | {t.runs / t.decisions:.1f} |")
-    false = [t for kind, t in tallies.items() if not kind.startswith("cost -")]
-    cheaper = [tallies["cost -20%"], tallies["cost -30%"]]
-    rate = lambda ts: sum(t.keeps for t in ts) / sum(t.decisions for t in ts)  # noqa: E731
-    print(f"\ncost: false keeps {rate(false):.1%}, 20%-cheaper kept {rate(cheaper):.1%}")
-    tallies = await cost_rates(args.tasks, args.cost_decisions, args.cost_noise, saturated=True)
-    false = [t for kind, t in tallies.items() if not kind.startswith("cost -")]
-    print(f"On a saturated suite (every task passed 95-100% of the time): false keeps {rate(false):.1%}, "
-          f"20%-cheaper kept {rate([tallies['cost -20%'], tallies['cost -30%']]):.1%}")
+    for saturated in (False, True):
+        tallies = await cost_rates(args.tasks, args.cost_decisions, args.cost_noise, saturated, args.parent_attempts)
+        suite = "a saturated suite (every task passed 95-100% of the time)" if saturated else "the suite above"
+        print(f"\n## Cost: score-then-cost on {suite}, {args.tasks} tasks, {args.cost_decisions} candidates "
+              f"per kind, cost noise sigma {args.cost_noise} between attempts\n")
+        print("| candidate (true change) | kept as cheaper | kept for any reason | task runs per decision |")
+        print("|---|---|---|---|")
+        for kind, t in tallies.items():
+            print(f"| {kind} | {t.keeps / t.decisions:.1%} | {t.any_keeps / t.decisions:.1%} | "
+                  f"{t.runs / t.decisions:.1f} |")
+        false = [t for kind, t in tallies.items() if not kind.startswith("cost -")]
+        cheaper = [tallies["cost -20%"], tallies["cost -30%"]]
+        rate = lambda ts: sum(t.keeps for t in ts) / sum(t.decisions for t in ts)  # noqa: E731
+        print(f"\n{'saturated ' if saturated else ''}cost: false keeps {rate(false):.1%}, "
+              f"20%-cheaper kept {rate(cheaper):.1%}")
 
 
 async def score_part(args) -> None:
