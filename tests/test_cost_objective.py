@@ -3,6 +3,7 @@ discards one that is cheaper but loses a task; the saving is on screen, in the l
 in the report. Scripted models, the example tasks, real sandboxes."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,17 @@ def test_the_objective_and_cost_measure_are_checked(tmp_path):
     with pytest.raises(ConfigError, match=r"\[decision\] objective: .*'score-then-cost'"):
         load(toml)
     assert Path(toml).is_file()
+
+
+def test_eval_shows_each_trials_turns_tokens_time_and_cost(tmp_path, scripts, monkeypatch):
+    (scripts / "task.json").write_text(json.dumps({"conversations": TASK_MODEL}))
+    ws = workspace.init(tmp_path / "ws", model="scripted/task")
+    monkeypatch.chdir(ws.root)
+    result = CliRunner().invoke(app, ["eval", "-i", "hello-file", "--json", "eval.json"])
+    assert result.exit_code == 0, result.output
+    [trial] = json.loads((ws.root / "eval.json").read_text())["tasks"][0]["trials"]
+    assert trial["turns"] == 4 and trial["input_tokens"] > trial["output_tokens"] > 0
+    assert trial["cached_tokens"] == 0 and trial["cost_usd"] > 0 and 0 < trial["agent_seconds"] < trial["seconds"]
+    row = re.search(r"hello-file\s*│\s*1\.00\s*│[^│]*│[^│]*│\s*(\d+)\s*│\s*([\d,]+)/", result.output)
+    assert "┃ turns ┃" in result.output and row is not None, result.output
+    assert (int(row.group(1)), row.group(2)) == (4, f"{trial['input_tokens']:,}")
