@@ -4,7 +4,6 @@ in the report. Scripted models, the example tasks, real sandboxes."""
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -97,6 +96,10 @@ def test_a_candidate_with_half_the_turns_is_kept_as_cheaper_and_one_that_loses_a
     chart = html.split("<svg id=score-cost")[1].split("</svg>")[0]
     assert chart.count("<circle") == 3 and "class=kept-frontier" in chart
     assert "<svg id=cost-per-task" in html and "against its parent" in html
+    assert "Every search task passes (2/2)" in html and "Add harder tasks" in html
+    status = flat(CliRunner().invoke(app, ["status"]).output)
+    assert "Cost per task (usd):" in status and "against its parent" in status and "Add harder tasks" in status
+    assert "keep (cheaper)" in status
 
 
 def test_the_objective_and_cost_measure_are_checked(tmp_path):
@@ -105,13 +108,14 @@ def test_the_objective_and_cost_measure_are_checked(tmp_path):
     ws = workspace.init(tmp_path / "ws", model="scripted/examples")
     toml = ws.root / "autoagent.toml"
     base = toml.read_text()
-    toml.write_text(base.replace('gate = "paired"', 'gate = "paired"\ncost_measure = "dollars"'))
+    toml.write_text(base.replace('cost_measure = "auto"', 'cost_measure = "dollars"'))
     with pytest.raises(ConfigError, match=r"autoagent.toml, line \d+: \[decision\] cost_measure: .*'usd'.*'dollars'"):
         load(toml)
-    toml.write_text(base.replace('gate = "paired"', 'gate = "paired"\nobjective = "cost"'))
+    toml.write_text(base.replace('objective = "score-then-cost"', 'objective = "cost"'))
     with pytest.raises(ConfigError, match=r"\[decision\] objective: .*'score-then-cost'"):
         load(toml)
-    assert Path(toml).is_file()
+    toml.write_text(base.replace('cost_measure = "auto"', 'cost_measure = "turns"'))
+    assert load(toml).decision.cost_measure == "turns"
 
 
 def test_eval_shows_each_trials_turns_tokens_time_and_cost(tmp_path, scripts, monkeypatch):

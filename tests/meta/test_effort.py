@@ -31,9 +31,10 @@ def experiment(tmp_path, rewards=(1.0, 0.0)):
         trial(tmp_path, "word-count", 1, rewards[1], 7, 5000, 12.5, None),  # a model without a price
     ]
     scores = {"hello-file": rewards[0], "word-count": rewards[1]}
-    return Experiment(0, "baseline", description="baseline", trials=trials, task_scores=scores,
-                      passed=sum(r >= 1 for r in rewards), total=2,
-                      effort={"measure": "tokens", "tokens": 3610.0, "turns": 5.5})  # fmt: skip
+    best = Experiment(0, "baseline", description="baseline", trials=trials, task_scores=scores,
+                      passed=sum(r >= 1 for r in rewards), total=2)  # fmt: skip
+    best.effort = {"measure": "tokens", "tokens": 3610.0, "turns": 5.5}  # as the loop records it
+    return best
 
 
 def render(best, objective="score-then-cost"):
