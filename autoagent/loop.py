@@ -400,7 +400,8 @@ class Loop:
         experiment.passed = sum(experiment.task_scores[t] >= TASK_PASS for t in search)
         rewards = [r for t in search for r in outcomes[t]]
         experiment.avg_score = mean(rewards) if rewards else None
-        experiment.effort = effort.summary(experiment.trials, search, self.settings.cost_measure, parent and parent.trials)
+        experiment.effort = effort.summary(experiment.trials, search, self.settings.cost_measure,
+                                           parent.trials if parent else None)  # fmt: skip
         held = [t for t in self.splits.held_out if t in outcomes]
         if held:
             experiment.held_out = {"passed": sum(experiment.task_scores[t] >= TASK_PASS for t in held), "total": len(held)}

@@ -2,14 +2,16 @@
 
 `ScoreThenCost` wraps the paired gate. The score decides first, with the paired
 gate's own statistics: a significant gain is kept, a significant loss discarded,
-and a candidate whose score fell is never kept for a saving. When the score holds
-(no loss seen), the cost measure (effort.py: usd, tokens, turns or time) is
-compared per task, paired with the parent: each task's attempts are scaled by that
-task's mean cost (so a costly task does not outweigh the rest), and a permutation
-test within each task says how likely a saving this large is by chance. A saving
-beyond noise keeps the candidate; a saving not yet clear earns more attempts, as an
+and a candidate whose score fell is never kept for a saving: the tasks where it did
+worse get more attempts, and a loss in all that remains after them, or a loss on one
+task unlikely to be chance (p <= 0.1), bars it. When the score holds, the cost
+measure (effort.py: usd, tokens, turns or time) is compared per task, paired with
+the parent: each task's attempts are scaled by that task's mean cost (so a costly
+task does not outweigh the rest), and a permutation test within each task says how
+likely a saving this large is by chance. A saving beyond noise (at the gate's
+confidence) keeps the candidate; a saving not yet clear earns more attempts, as an
 unclear gain does. The simplicity tie-break comes last, only when score and cost are
-both equal with at least two attempts of the candidate on every task.
+both equal, with at least two attempts of the candidate on every task.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from autoagent.strategies.gate import Decision, Gate, PairedGate, differs
+from autoagent.strategies.gate import Decision, Gate, PairedGate
 from autoagent.strategies.stats import Outcomes, compare, mean
 
 Costs = tuple[str, Outcomes, Outcomes]  # the measure, the parent's costs by task, the candidate's

@@ -136,9 +136,9 @@ class PairedGate:
         if round < self.max_rounds:
             more = {}
             if on_claims and on_claims.gain > 0:
-                more = {t: self.claimed_attempts for t in claimed if differs(parent, candidate, t)}
+                more = {t: self.claimed_attempts for t in claimed if _differs(parent, candidate, t)}
             elif everything.gain > 0:  # the claims did not carry it: look wider
-                more = {t: 1 for t in tasks if differs(parent, candidate, t)}
+                more = {t: 1 for t in tasks if _differs(parent, candidate, t)}
             if more:
                 return Decision("more", f"{summary}: not yet clear", more)
         if everything.gain >= 0 and simpler:
@@ -155,7 +155,7 @@ class PairedGate:
         return Decision("keep", "it held on the held-out tasks")
 
 
-def differs(parent: Outcomes, candidate: Outcomes, task: str) -> bool:
+def _differs(parent: Outcomes, candidate: Outcomes, task: str) -> bool:
     """Worth another attempt: the two disagree on it, or the candidate disagrees with itself."""
     if not candidate.get(task) or not parent.get(task):
         return False
