@@ -51,8 +51,9 @@ def score_cost_svg(experiments: list[Experiment], width: int = 1000, height: int
     y = lambda s: height - pad - s * (height - pad - 30)  # noqa: E731
     parts = [f"<line x1={pad} y1={height - pad} x2={width - 10} y2={height - pad} stroke=#999 />",
              f"<line x1={pad} y1=30 x2={pad} y2={height - pad} stroke=#999 />",
-             f"<text x={width // 2} y={height - 10} text-anchor=middle>{_e(measure)} per task (mean) →; "
+             f"<text x={width // 2} y={height - 10} text-anchor=middle>{_e(measure)} per task (mean); "
              "better is up and to the left</text>",
+             f"<text x={pad} y={height - pad + 16} text-anchor=middle>0</text>",
              f"<text x={pad - 6} y=34 text-anchor=end>100%</text><text x={pad - 6} y={height - pad} "
              "text-anchor=end>0%</text>",
              f"<text x={width - 12} y={height - pad + 16} text-anchor=end>{_e(effort.fmt(measure, top))}</text>"]  # fmt: skip
@@ -78,6 +79,8 @@ def cost_per_task_svg(experiments: list[Experiment], width: int = 1000, height: 
     x = lambda e: pad + ids[e.id] * (width - pad - 20) / n  # noqa: E731
     y = lambda v: height - pad - v / top * (height - pad - 30)  # noqa: E731
     parts = [f"<line x1={pad} y1={height - pad} x2={width - 10} y2={height - pad} stroke=#999 />",
+             f"<line x1={pad} y1=30 x2={pad} y2={height - pad} stroke=#999 />",
+             f"<text x={pad - 6} y={height - pad} text-anchor=end>0</text>",
              f"<text x={width // 2} y={height - 10} text-anchor=middle>experiment</text>",
              f"<text x={pad - 6} y=34 text-anchor=end>{_e(effort.fmt(measure, top))}</text>"]  # fmt: skip
     step, best = [], None
