@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -66,6 +66,10 @@ class Decision(_Section):
     max_rounds: int = Field(3, ge=0, description="Rounds of extra attempts for an indecisive candidate.")
     canaries: int = Field(5, ge=0, description="Tasks the parent passes, run first as a canary.")
     baseline_attempts: int = Field(2, ge=1, description="Attempts per task for the baseline (the noise floor).")
+    objective: Literal["score", "score-then-cost"] = Field(
+        "score-then-cost", description="score-then-cost: at equal score, a cheaper candidate is kept too.")
+    cost_measure: Literal["auto", "usd", "tokens", "turns", "time"] = Field(
+        "auto", description="The cost compared at equal score; auto: usd when priced, tokens otherwise.")
 
 
 class Budget(_Section):

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from autoagent import cost_charts
 from autoagent.evaluate import EvalResult, Finding
 
 console = Console(emoji=False)  # ":X:" in a name or a message is text, not an emoji
@@ -109,7 +110,7 @@ def _num(value: float | None, fmt: str) -> str:
 
 def eval_table(result: EvalResult, title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("task", "reward", "error", "time", "tokens in/out", "cost"):
+    for column in ("task", "reward", "error", "time", "turns", "tokens in/out", "cost"):
         table.add_column(column, justify="right" if column != "task" and column != "error" else "left")
     for task in result.tasks:
         for index, trial in enumerate(task.trials):
@@ -126,7 +127,8 @@ def eval_table(result: EvalResult, title: str) -> Table:
                 f"[{style}]{trial.reward:.2f}[/]" if style else f"{trial.reward:.2f}",
                 escape(note) if note else "",
                 f"{_num(trial.seconds, '.0f')}s" if trial.seconds is not None else "-",
-                tokens,
+                _num(trial.turns, "d"),
+                tokens + (f" ({trial.cached_tokens:,} cached)" if trial.cached_tokens else ""),
                 f"${trial.cost_usd:.4f}" if trial.cost_usd is not None else "-",
             )
     return table
@@ -236,6 +238,7 @@ def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: 
         best = kept[-1]
         out.append(f"Best: experiment {best.id}, passed {best.passed}/{best.total}, "
                    f"commit {(best.commit or '')[:7]} ({escape(best.description)})")  # fmt: skip
+        out += [escape(line) for line in (cost_charts.effort_note(best), cost_charts.saturated(final)) if line]
     counts: dict[str, int] = {}
     for e in final:
         counts[e.status] = counts.get(e.status, 0) + 1
@@ -254,6 +257,6 @@ def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: 
         table.add_column(column)
     for e in final[-6:]:
         passed = "" if e.passed is None else f"{e.passed}/{e.total}"
-        table.add_row(str(e.id), e.status, passed, escape(_shorten(e.description or e.reason, 90)))
+        table.add_row(str(e.id), e.verdict, passed, escape(_shorten(e.description or e.reason, 90)))
     out.append(table)
     return out

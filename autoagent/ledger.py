@@ -15,9 +15,11 @@ from typing import Any
 
 from autoagent import jsonl
 
-# The reference columns, then how well the proposal predicted its own effect.
+# The reference columns, then how well the proposal predicted its own effect, and what a
+# search task cost on average in the measure the gate compared (e.g. "1234 tokens").
 TASK_PASS = 0.5  # a task is passed when its score, the mean reward of its attempts, reaches this
-COLUMNS = ("commit", "avg_score", "passed", "task_scores", "cost_usd", "status", "description", "hit_rate")
+COLUMNS = ("commit", "avg_score", "passed", "task_scores", "cost_usd", "status", "description", "hit_rate",
+           "cost_per_task")  # fmt: skip
 FINAL = {"baseline", "keep", "discard", "indecisive", "crash", "rejected", "interrupted"}
 
 
@@ -50,6 +52,8 @@ class Experiment:
     runs: int | None = None  # trials run to decide
     saved: int | None = None  # trials a full evaluation would have added
     cost_usd: dict[str, float] = field(default_factory=dict)  # by role: task, meta
+    kept_as: str = ""  # what a keep rests on: the score (""), "cheaper" or "simpler"
+    effort: dict[str, Any] = field(default_factory=dict)  # per search task on average (effort.summary)
     timings: dict[str, float] = field(default_factory=dict)  # seconds by phase
     job_dirs: list[str] = field(default_factory=list)
     meta_log: str | None = None
@@ -59,6 +63,11 @@ class Experiment:
     @property
     def final(self) -> bool:
         return self.status in FINAL
+
+    @property
+    def verdict(self) -> str:
+        """The status as people read it: keep (cheaper), keep (simpler), discard, ..."""
+        return f"{self.status} ({self.kept_as})" if self.kept_as and self.status == "keep" else self.status
 
     @property
     def total_cost(self) -> float:
@@ -129,7 +138,15 @@ class Ledger:
                 e.status,
                 " ".join((e.description or e.reason).split()),  # one line, no tabs
                 "" if e.hit_rate is None else f"{e.hit_rate:.2f}",
+                _cost_per_task(e.effort),
             ]))  # fmt: skip
         temporary = self.tsv.with_suffix(".tmp")
         temporary.write_text("\n".join(rows) + "\n")
         temporary.replace(self.tsv)
+
+
+def _cost_per_task(effort: dict[str, Any]) -> str:
+    """The gate's cost measure per search task, with its unit; empty when unknown."""
+    measure = effort.get("measure")
+    value = effort.get(measure) if measure else None
+    return "" if value is None else f"{value:.6g} {measure}"

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from autoagent import guard, spend, traces
+from autoagent import effort, guard, spend, traces
 from autoagent.evaluate import EvalResult, evaluate
 from autoagent.evaluate.job import JobFailed, Worker
 from autoagent.evaluate.results import Trial
@@ -33,7 +33,7 @@ from autoagent.meta import agent as meta_agent
 from autoagent.meta import brief, claude_code
 from autoagent.meta.tools import MetaTools
 from autoagent.splits import choose
-from autoagent.strategies import acceptance
+from autoagent.strategies import acceptance, cheaper
 from autoagent.strategies import gate as gates
 from autoagent.strategies.budget import Budget
 from autoagent.strategies.gate import Gate, complexity
@@ -65,6 +65,7 @@ class Settings:
     limits: meta_agent.Limits = field(default_factory=meta_agent.Limits)
     meta_backend: str = "builtin"  # or "claude-code"
     retry_wait_sec: float = 30.0  # after a failed proposal; doubles up to 10 minutes
+    cost_measure: str = "auto"  # compared at equal score (effort.py), when the gate is score-then-cost
 
     def eval_options(self) -> dict:
         """How every evaluation of the harness runs: its model and endpoint, where, how wide."""
@@ -92,8 +93,9 @@ class Settings:
             include=config.tasks.include or None, exclude=config.tasks.exclude or None,
             budget=Budget(config.budget.iterations, config.budget.hours, config.budget.usd),
             limits=meta_agent.Limits(config.meta.max_turns, config.meta.max_minutes * 60, config.meta.max_usd),
-            gate=gates.make(config.decision.gate, confidence=config.decision.confidence,
-                            max_rounds=config.decision.max_rounds),
+            gate=cheaper.with_objective(gates.make(config.decision.gate, confidence=config.decision.confidence,
+                                                   max_rounds=config.decision.max_rounds), config.decision.objective),
+            cost_measure=config.decision.cost_measure,
             canaries=config.decision.canaries, baseline_attempts=config.decision.baseline_attempts,
             splits=config.splits.model_dump(), meta_backend=config.meta.backend,
         )  # fmt: skip
@@ -245,7 +247,7 @@ class Loop:
         text = brief.render(
             experiment_id=experiment_id, program=brief.program_text(self.ws.root),
             harness=self.ws.harness.read_text(), experiments=self.ledger.experiments(),
-            best=best, visible=self.task_names,
+            best=best, visible=self.task_names, objective=cheaper.objective(self.settings.gate),
         )  # fmt: skip
         started = time.monotonic()
         log = self.ws.root / ".autoagent" / "meta" / f"{experiment_id}-{int(time.time())}.json"
@@ -302,6 +304,7 @@ class Loop:
                 canaries=self.settings.canaries, seed=experiment.id,
                 # A held-out loss must be seen more than once to veto: as often as the baseline ran.
                 held_out_attempts=max(self.settings.baseline_attempts, self.settings.attempts),
+                costs=lambda: effort.paired(parent.trials, experiment.trials, self.settings.cost_measure),
             )  # fmt: skip
         except _Stop as stop:
             experiment.timings["evaluate"] = time.monotonic() - started
@@ -313,7 +316,7 @@ class Loop:
             self._score(experiment, parent)
             return self._reject(experiment, "crash", f"the evaluation failed: {error}")
         experiment.timings["evaluate"] = time.monotonic() - started
-        experiment.runs, experiment.saved = judgment.runs, judgment.saved
+        experiment.runs, experiment.saved, experiment.kept_as = judgment.runs, judgment.saved, judgment.basis
         experiment.public_reason = judgment.visible_reason()
         self._score(experiment, parent)
         if judgment.saved:
@@ -397,6 +400,8 @@ class Loop:
         experiment.passed = sum(experiment.task_scores[t] >= TASK_PASS for t in search)
         rewards = [r for t in search for r in outcomes[t]]
         experiment.avg_score = mean(rewards) if rewards else None
+        experiment.effort = effort.summary(experiment.trials, search, self.settings.cost_measure,
+                                           parent.trials if parent else None)  # fmt: skip
         held = [t for t in self.splits.held_out if t in outcomes]
         if held:
             experiment.held_out = {"passed": sum(experiment.task_scores[t] >= TASK_PASS for t in held), "total": len(held)}
@@ -419,7 +424,7 @@ class Loop:
         self.ledger.save(experiment)
         self._done += experiment.id > 0
         score = "" if experiment.passed is None else f" · passed {experiment.passed}/{experiment.total}"
-        self.report(f"experiment {experiment.id}: {status}{score} · {reason}")
+        self.report(f"experiment {experiment.id}: {experiment.verdict}{score} · {reason}")
 
     def _no_proposal(self, experiment_id: int, reason: str, log: Path) -> None:
         """A failed proposal: recorded (and counted as an iteration), never the end of the run."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from autoagent import cost_charts
 from autoagent.history import History
 from autoagent.ledger import Experiment, Ledger
 from autoagent.spend import Meter
@@ -103,8 +104,12 @@ def render(run: Run, base: Path, pages: dict[str, Path] | None = None) -> str:
                         "were replayed from files, so its figures show the machinery working, not how "
                         "good any model or harness is.</p>")  # fmt: skip
     sections.append(glance(run))
+    if advice := cost_charts.saturated(run.experiments):
+        sections.append(f"<p class=advice>{_e(advice)}</p>")
     sections += [
         "<h2>Progress</h2>" + progress_svg(run),
+        "<h2>Score against cost per task</h2>" + cost_charts.score_cost_svg(run.experiments),
+        "<h2>Cost per task over experiments</h2>" + cost_charts.cost_per_task_svg(run.experiments),
         "<h2>Cost over time, by role</h2>" + cost_svg(run),
     ]
     if any(e.held_out for e in run.experiments):
@@ -158,7 +163,8 @@ def glance(run: Run) -> str:
     kept = [e for e in run.experiments if e.status == "keep"]
     if kept:
         changes = "<ol>" + "".join(
-            f"<li><a href='#e{e.id}'>experiment {e.id}</a>: {_e(e.description)}"
+            f"<li><a href='#e{e.id}'>experiment {e.id}</a>{' (' + _e(e.verdict) + ')' if e.verdict != 'keep' else ''}: "
+            f"{_e(e.description)}"
             + (f" <span class=note>Hypothesis: {_e(e.hypothesis)}</span>" if e.hypothesis else "")
             + f" <span class=note>Evidence: {_e(e.reason)}</span></li>"
             for e in kept
@@ -254,8 +260,8 @@ def _best(experiments: list[Experiment]) -> Experiment | None:
     return kept[-1] if kept else None
 
 
-def _badge(status: str) -> str:
-    return f"<span class=status style='background:{COLORS.get(status, '#888')}'>{_e(status)}</span>"
+def _badge(status: str, label: str | None = None) -> str:
+    return f"<span class=status style='background:{COLORS.get(status, '#888')}'>{_e(label or status)}</span>"
 
 
 def _score(e: Experiment) -> float | None:
@@ -455,7 +461,7 @@ def lineage_table(run: Run) -> str:
         hits = "" if e.hit_rate is None else f"{e.hit_rate:.0%}"
         passed = "" if e.passed is None else f"{e.passed}/{e.total}"
         parent = "–" if e.parent_id is None else f"<a href='#e{e.parent_id}'>{e.parent_id}</a>"
-        rows.append(f"<tr><td><a href='#e{e.id}'>{e.id}</a></td><td>{parent}</td><td>{_badge(e.status)}</td>"
+        rows.append(f"<tr><td><a href='#e{e.id}'>{e.id}</a></td><td>{parent}</td><td>{_badge(e.status, e.verdict)}</td>"
                     f"<td>{passed}</td>" + (f"<td>{held}</td>" if held_out else "")
                     + f"<td>{hits}</td><td>${e.total_cost:.3f}</td><td>{_e(e.description)}</td></tr>")  # fmt: skip
     note = ("<p class=note>held-out: scored only for candidates that won on the search tasks "
@@ -468,8 +474,8 @@ def lineage_table(run: Run) -> str:
 def details(run: Run, e: Experiment, base: Path, pages: dict[str, Path]) -> str:
     fixed, broken = e.flips.get("fixed", []), e.flips.get("broken", [])
     errored = bool(e.trials) and all(t.get("error") for t in e.trials)
-    lines = [f"<details id=e{e.id}{' open' if errored else ''}><summary>experiment {e.id} {_badge(e.status)} "
-             f"{_e(e.description)}</summary>"]  # fmt: skip
+    lines = [f"<details id=e{e.id}{' open' if errored else ''}><summary>experiment {e.id} "
+             f"{_badge(e.status, e.verdict)} {_e(e.description)}</summary>"]  # fmt: skip
     if errored:
         kinds = sorted({t["error"] for t in e.trials})
         lines.append(f"<p class=alarm>Every one of its {len(e.trials)} trials errored: {_e('; '.join(kinds[:3]))}</p>")
@@ -478,6 +484,8 @@ def details(run: Run, e: Experiment, base: Path, pages: dict[str, Path]) -> str:
     if e.overfitting:
         lines.append(f"<p><b>If this exact task disappeared?</b> {_e(e.overfitting)}</p>")
     lines.append(f"<p><b>Decision.</b> {_e(e.reason)}</p>")
+    if cost_charts.effort_note(e):
+        lines.append(f"<p class=effort>{_e(cost_charts.effort_note(e))}</p>")
     if e.expected_flips or fixed or broken:
         lines.append(f"<p><b>Expected to flip:</b> {_e(', '.join(e.expected_flips) or 'nothing')} · "
                      f"<b>fixed:</b> {_e(', '.join(fixed) or 'none')} · <b>broke:</b> {_e(', '.join(broken) or 'none')}</p>")  # fmt: skip

@@ -11,18 +11,25 @@ same `strategies.acceptance.judge` the loop uses:
 1. keep rates per true gain: false keeps (gain <= 0 kept), true keeps, task runs
    per decision;
 2. whole runs: proposals drawn from a realistic mix (most do nothing or harm)
-   until a fixed budget of task runs is spent; the true score reached.
+   until a fixed budget of task runs is spent; the true score reached;
+3. cost (the objective score-then-cost, strategies/cheaper.py): each task also has
+   a true cost per attempt (spread over two orders of magnitude between tasks, and
+   lognormal noise between attempts, sigma --cost-noise); candidates change the cost
+   by -30% .. +30% at equal score, or save 30% and lose 2 or 5 points of score. A
+   false keep is any keep of a candidate that is not truly cheaper or that loses score.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import random
 import statistics
 from dataclasses import dataclass
 
 from autoagent.strategies.acceptance import judge
+from autoagent.strategies.cheaper import ScoreThenCost
 from autoagent.strategies.gate import PairedGate, ReferenceGate
 from autoagent.strategies.stats import Outcomes
 
@@ -67,6 +74,7 @@ def draw(rates: dict[str, float], wanted: dict[str, int], rng: random.Random) ->
 @dataclass
 class Tally:
     keeps: int = 0
+    any_keeps: int = 0  # cost: kept for any reason (a score keep, too)
     decisions: int = 0
     runs: int = 0
 
@@ -120,13 +128,98 @@ async def whole_run(gate, rates: dict[str, float], budget: int, seed: int) -> fl
     return sum(rates.values()) / len(rates)
 
 
+COST_CHANGES = (-30, -20, -10, 0, 10, 20, 30)  # true change of the cost, percent, at equal score
+TRADES = (-2, -5, -10)  # candidates that save 30% and lose this many points (as the score part's)
+
+
+def true_costs(rates: dict[str, float], rng: random.Random) -> dict[str, float]:
+    return {t: math.exp(rng.uniform(math.log(0.1), math.log(10))) for t in rates}
+
+
+def draw_costs(costs: dict[str, float], wanted: dict[str, int], noise: float, rng: random.Random) -> Outcomes:
+    return {t: [costs[t] * math.exp(rng.gauss(-noise**2 / 2, noise)) for _ in range(n)] for t, n in wanted.items()}
+
+
+async def decide_with_cost(gate, rates, costs, new_rates, new_costs, claimed, noise: float, seed: int,
+                           parent_attempts: int = 2):  # fmt: skip
+    rng = random.Random(seed)
+    parent = draw(rates, {t: parent_attempts for t in rates}, random.Random(seed + 1))
+    parent_cost = draw_costs(costs, {t: parent_attempts for t in rates}, noise, random.Random(seed + 2))
+    candidate_cost: Outcomes = {}
+
+    async def run(wanted: dict[str, int]) -> Outcomes:
+        for task, values in draw_costs(new_costs, wanted, noise, rng).items():
+            candidate_cost.setdefault(task, []).extend(values)
+        return draw(new_rates, wanted, rng)
+
+    return await judge(gate=gate, parent=parent, run=run, search=sorted(rates), held_out=[], expected=claimed,
+                       attempts=1, simpler=False, seed=seed,
+                       costs=lambda: ("tokens", parent_cost, candidate_cost))  # fmt: skip
+
+
+async def cost_rates(n: int, decisions: int, noise: float, saturated: bool = False,
+                     parent_attempts: int = 2) -> dict[str, Tally]:  # fmt: skip
+    """Keep rates of the score-then-cost gate, by kind of candidate (on a suite the parent
+    passes almost always, when `saturated`)."""
+    gate = ScoreThenCost(PairedGate(), permutations=1000)
+    kinds = [f"cost {c:+d}%" for c in COST_CHANGES] + [f"score {g:+d}, cost -30%" for g in TRADES]
+    tallies = {kind: Tally() for kind in kinds}
+    for d in range(decisions):
+        rng = random.Random(50_000 + d)
+        rates = true_rates(n, rng)
+        if saturated:
+            rates = {t: rng.uniform(0.95, 1.0) for t in rates}
+        costs = true_costs(rates, rng)
+        for kind in kinds:
+            if kind.startswith("cost"):
+                change = int(kind.split()[1].rstrip("%"))
+                new_rates, claimed = rates, []
+            else:
+                change = -30
+                new_rates, _ = candidate(rates, int(kind.split()[1].rstrip(",")), random.Random(d * 31 + len(kind)))
+                claimed = []  # a saving claims no fixes
+            new_costs = {t: c * (1 + change / 100) for t, c in costs.items()}
+            j = await decide_with_cost(gate, rates, costs, new_rates, new_costs, claimed, noise, 60_000 + d * 100,
+                                       parent_attempts)  # fmt: skip
+            tally = tallies[kind]
+            tally.keeps += j.status == "keep" and j.basis == "cheaper"
+            tally.any_keeps += j.status == "keep"
+            tally.decisions += 1
+            tally.runs += j.runs
+    return tallies
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--decisions", type=int, default=400)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--budget", type=int, default=3000, help="task runs per whole run")
+    parser.add_argument("--cost-decisions", type=int, default=200, help="candidates per kind, for cost")
+    parser.add_argument("--cost-noise", type=float, default=0.3, help="sigma of the log cost between attempts")
+    parser.add_argument("--only-cost", action="store_true", help="run the cost part alone")
+    parser.add_argument("--parent-attempts", type=int, default=2, help="cost: the parent's attempts per task")
     args = parser.parse_args()
+    if not args.only_cost:
+        await score_part(args)
+    for saturated in (False, True):
+        tallies = await cost_rates(args.tasks, args.cost_decisions, args.cost_noise, saturated, args.parent_attempts)
+        suite = "a saturated suite (every task passed 95-100% of the time)" if saturated else "the suite above"
+        print(f"\n## Cost: score-then-cost on {suite}, {args.tasks} tasks, {args.cost_decisions} candidates "
+              f"per kind, cost noise sigma {args.cost_noise} between attempts\n")
+        print("| candidate (true change) | kept as cheaper | kept for any reason | task runs per decision |")
+        print("|---|---|---|---|")
+        for kind, t in tallies.items():
+            print(f"| {kind} | {t.keeps / t.decisions:.1%} | {t.any_keeps / t.decisions:.1%} | "
+                  f"{t.runs / t.decisions:.1f} |")
+        false = [t for kind, t in tallies.items() if not kind.startswith("cost -")]
+        cheaper = [tallies["cost -20%"], tallies["cost -30%"]]
+        rate = lambda ts: sum(t.keeps for t in ts) / sum(t.decisions for t in ts)  # noqa: E731
+        print(f"\n{'saturated ' if saturated else ''}cost: false keeps {rate(false):.1%}, "
+              f"20%-cheaper kept {rate(cheaper):.1%}")
+
+
+async def score_part(args) -> None:
     tallies = await keep_rates(args.tasks, args.decisions)
     print(f"# Gate simulation: {args.tasks} tasks, {args.decisions} candidates per true gain, "
           f"equal seeds for both gates\n")  # fmt: skip

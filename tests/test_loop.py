@@ -93,7 +93,8 @@ def test_keep_discard_and_crash_on_real_tasks(tmp_path, scripts, monkeypatch):
     assert all(e.cost_usd["meta"] > 0 for e in experiments[1:])
 
     rows = [line.split("\t") for line in (ws.root / "results.tsv").read_text().splitlines()]
-    assert rows[0] == ["commit", "avg_score", "passed", "task_scores", "cost_usd", "status", "description", "hit_rate"]
+    assert rows[0] == ["commit", "avg_score", "passed", "task_scores", "cost_usd", "status", "description", "hit_rate",
+                       "cost_per_task"]  # fmt: skip
     assert rows[2][7] == "1.00"  # experiment 1 fixed the one task it expected to
     assert [(row[2], row[5]) for row in rows[1:]] == [("1/2", "baseline"), ("2/2", "keep"), ("2/2", "discard"), ("", "crash")]
 

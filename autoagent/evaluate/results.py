@@ -15,6 +15,8 @@ from pathlib import Path
 
 from harbor.models.trial.error_policy import policy_for
 
+from autoagent import effort
+
 # Failures of the machinery around the agent: retried, and counted apart.
 INFRA = {
     "EnvironmentStartTimeoutError", "SandboxBuildFailedError", "AgentSetupTimeoutError",
@@ -65,6 +67,9 @@ class Trial:
     output_tokens: int | None = None
     cost_usd: float | None = None
     warnings: list[str] = field(default_factory=list)
+    turns: int | None = None  # model turns: agent steps of the trajectory
+    cached_tokens: int | None = None  # of the input tokens, read from a cache
+    agent_seconds: float | None = None  # the agent's own wall time (not the sandbox's start)
 
     @property
     def passed(self) -> bool:
@@ -98,6 +103,9 @@ def read_trial(trial_dir: Path) -> Trial:
         input_tokens=agent.get("n_input_tokens"),
         output_tokens=agent.get("n_output_tokens"),
         cost_usd=agent.get("cost_usd"),
+        turns=effort.turns(trial_dir),
+        cached_tokens=agent.get("n_cache_tokens"),
+        agent_seconds=_seconds(*[(data.get("agent_execution") or {}).get(k) for k in ("started_at", "finished_at")]),
     )
     trial.warnings += _shorten_huge_logs(trial_dir)
     return trial

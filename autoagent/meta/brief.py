@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autoagent import traces
+from autoagent import effort, traces
 from autoagent.evaluate.results import Trial
 from autoagent.ledger import TASK_PASS, Experiment
 from autoagent.strategies.stats import mean
@@ -29,8 +29,9 @@ agent.py, so that it solves more tasks of the kind its workspace holds. You do n
 tasks yourself: you read how the agent failed and change the harness.
 
 Each time you are called, make ONE coherent change and submit it. Code, not you, then
-evaluates the candidate on the tasks and keeps it only if it does better (or as well with
-a simpler harness); otherwise it is reverted. Work like this:
+evaluates the candidate on the tasks and keeps it only if it does better, or as well for
+less (fewer tokens, turns, dollars or seconds per task), or as well with a simpler harness;
+otherwise it is reverted. Work like this:
 1. Read the failures in the brief, then dig into the traces that matter with
    read_trajectory, read_verifier_output and search_traces. Traces say why; scores only say that.
 2. Form a hypothesis about a general weakness of the harness and change agent.py (above the
@@ -53,6 +54,7 @@ def render(
     experiments: list[Experiment],
     best: Experiment,
     visible: list[str],
+    objective: str = "score",
 ) -> str:
     """The first user message of a proposal; `visible` are the tasks it may mention."""
     parts = [
@@ -63,10 +65,13 @@ def render(
         "## The ledger\n\n" + _ledger(experiments),
         f"## Results of the best harness (experiment {best.id})\n\n" + _results(best, visible),
     ]
+    saturated = _saturated(best, visible, objective)
+    if saturated:
+        parts.append(saturated)
     last = experiments[-1] if experiments else None
     if last is not None and last.id != best.id and last.final:
         parts.append(
-            f"## The last candidate (experiment {last.id})\n\n{last.status}: "
+            f"## The last candidate (experiment {last.id})\n\n{last.verdict}: "
             f"{last.description}\nwhy: {last.public_reason or last.reason}"
         )
     predictions = _predictions(experiments, visible)
@@ -135,13 +140,13 @@ def _digest(trials: list[dict]) -> str:
 
 
 def _ledger(experiments: list[Experiment]) -> str:
-    rows = ["id  status       description"]
+    rows = ["id  status          description"]
     shown = experiments[-LEDGER_ROWS:]
     if len(experiments) > len(shown):
         rows.append(f"({len(experiments) - len(shown)} earlier experiments: read_ledger)")
     for e in shown:
         text = e.description or e.public_reason or e.reason
-        rows.append(f"{e.id:<3} {e.status:<12} {' '.join(text.split())[:160]}")
+        rows.append(f"{e.id:<3} {e.verdict:<15} {' '.join(text.split())[:160]}")
     return "\n".join(rows)
 
 
@@ -157,8 +162,30 @@ def _results(experiment: Experiment, visible: list[str]) -> str:
         error = next((t["error"] for t in trials if t.get("error")), None)
         if error:
             line += f" ({error[:120]})"
+        if effort.known(trials):
+            line += f" · {'mean ' if len(trials) > 1 else ''}{effort.mean_line(trials)}"
         lines.append(line)
     return "\n".join(lines) or "(no trials)"
+
+
+def _saturated(best: Experiment, visible: list[str], objective: str) -> str | None:
+    """When the best harness passes every task: say so, and what is left to gain."""
+    attempts = _attempts(best, visible)
+    if not attempts or any(_score(best, task, trials) < TASK_PASS for task, trials in attempts.items()):
+        return None
+    text = (f"## Every task passes\n\nThe best harness passes all {len(attempts)} tasks you work on: "
+            "the score cannot rise here.")  # fmt: skip
+    if objective != "score-then-cost":
+        return text + " Make the harness simpler, or more reliable where attempts still fail."
+    measure = best.effort.get("measure", "tokens")
+    now = effort.fmt(measure, best.effort.get(measure))
+    return text + (
+        f" Your objective is now cost: the same results for less. The cost compared is {measure} "
+        f"per task ({now} now, on average). A candidate that still passes every task and costs less "
+        "by more than chance is kept as `keep (cheaper)`; one that loses a task is discarded, "
+        "however cheap. Look at where the turns and tokens go in the traces: wasted exploration, "
+        "long outputs read in full, retries, a prompt longer than it needs to be."
+    )
 
 
 def program_text(root: Path) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from autoagent import guard, traces
+from autoagent import effort, guard, traces
 from autoagent.evaluate.results import Trial
 from autoagent.ledger import Ledger
 
@@ -187,7 +187,7 @@ class MetaTools:
         for e in experiments:
             passed = "" if e.passed is None else f"{e.passed}/{e.total}"
             hits = "" if e.hit_rate is None else f"{e.hit_rate:.2f}"
-            rows.append(f"{e.id}\t{e.status}\t{passed}\t{hits}\t{e.description}\t{e.public_reason or e.reason}")
+            rows.append(f"{e.id}\t{e.verdict}\t{passed}\t{hits}\t{e.description}\t{e.public_reason or e.reason}")
         return "\n".join(rows)
 
     def experiment_results(self, experiment: int | str) -> str:
@@ -196,7 +196,7 @@ class MetaTools:
         lines = []
         record = next((e for e in self.ledger.experiments() if str(e.id) == key), None)
         if record:
-            lines.append(f"experiment {key}: {record.status}. {record.description}".strip())
+            lines.append(f"experiment {key}: {record.verdict}. {record.description}".strip())
             if record.hypothesis:
                 lines.append(f"hypothesis: {record.hypothesis}")
             if record.reason:
@@ -207,18 +207,24 @@ class MetaTools:
                 names = [t for t in record.flips.get(kind, []) if t in self.tasks]
                 if names:
                     lines.append(f"{kind} against its parent: {', '.join(names)}")
+            measure = record.effort.get("measure")
+            if measure:
+                change = record.effort.get("change")
+                lines.append(f"cost per task ({measure}): {effort.fmt(measure, record.effort.get(measure))}"
+                             + ("" if change is None else f", {change:+.0%} against its parent"))  # fmt: skip
         for trial in trials:
             error = f"  error: {trial.error}" if trial.error else ""
-            lines.append(f"{trial.task}: reward {trial.reward:g}{error}")
+            lines.append(f"{trial.task}: reward {trial.reward:g} · {effort.line(vars(trial))}{error}")
         return "\n".join(lines) or f"experiment {key} has no trials"
 
     def read_trajectory(self, experiment: int | str, task: str, start_step: int = 1,
                         end_step: int | None = None, attempt: int = 1) -> str:  # fmt: skip
         """Steps start_step..end_step of a trial's trajectory: messages, reasoning, tool calls, outputs."""
-        data = traces.trajectory(self._trial(experiment, task, attempt).trial_dir)
+        trial = self._trial(experiment, task, attempt)
+        data = traces.trajectory(trial.trial_dir)
         if data is None:
             return "this trial has no trajectory"
-        return traces.render_steps(data, start_step, end_step)
+        return f"(this trial: {effort.line(vars(trial))})\n" + traces.render_steps(data, start_step, end_step)
 
     def read_verifier_output(self, experiment: int | str, task: str, attempt: int = 1) -> str:
         """What the verifier printed for a trial (why it passed or failed)."""
@@ -249,7 +255,8 @@ class MetaTools:
         key, trials = await self.run_spot_check(tasks)
         self.spot_checks[key] = trials
         lines = [f"spot check {key} (read its traces with experiment={key!r}):"]
-        lines += [f"{t.task}: reward {t.reward:g}" + (f"  error: {t.error}" if t.error else "") for t in trials]
+        lines += [f"{t.task}: reward {t.reward:g} · {effort.line(vars(t))}" + (f"  error: {t.error}" if t.error else "")
+                  for t in trials]  # fmt: skip
         return "\n".join(lines)
 
     def submit(self, description: str, hypothesis: str, expected_flips: list[str], overfitting: str) -> str:

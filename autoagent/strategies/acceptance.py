@@ -18,6 +18,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from autoagent.strategies.cheaper import Costs
 from autoagent.strategies.gate import Gate
 from autoagent.strategies.stats import Outcomes, mean
 
@@ -32,6 +33,7 @@ class Judgment:
     runs: int = 0  # trials run for this decision
     saved: int = 0  # trials a full evaluation would have run on top
     stage: str = ""  # where it was decided: cheap, search, held-out
+    basis: str = ""  # what a keep rests on: the score (""), "cheaper" or "simpler"
 
     def visible_reason(self) -> str:
         """What the meta-agent may learn: nothing about tasks it cannot see."""
@@ -53,6 +55,7 @@ async def judge(
     canaries: int = 5,
     held_out_attempts: int | None = None,  # default: `attempts`
     seed: int = 0,
+    costs: Callable[[], Costs] | None = None,  # the cost measure, parent's and candidate's costs now
 ) -> Judgment:
     held_out_attempts = held_out_attempts or attempts
     full = len(search) * attempts + len(held_out) * held_out_attempts
@@ -67,17 +70,20 @@ async def judge(
             outcomes.setdefault(task, []).extend(rewards)
         runs += sum(wanted.values())
 
-    def done(status: str, reason: str, stage: str) -> Judgment:
-        return Judgment(status, reason, outcomes, runs, max(0, full - runs), stage)
+    def done(status: str, reason: str, stage: str, basis: str = "") -> Judgment:
+        return Judgment(status, reason, outcomes, runs, max(0, full - runs), stage, basis)
+
+    def decide(round: int):
+        return gate.decide(parent, outcomes, search, simpler, round, expected, costs=costs() if costs else None)
 
     if not gate.staged:  # one evaluation of everything, then the rule
         await evaluate({t: attempts for t in search} | {t: held_out_attempts for t in held_out})
-        decision = gate.decide(parent, outcomes, search, simpler, 0, expected)
+        decision = decide(0)
         if decision.verdict == "keep" and held_out:
             veto = gate.holds_up(parent, outcomes, held_out)
             if veto.verdict != "keep":
                 return done("discard", veto.reason, "held-out")
-        return done(decision.verdict, decision.reason, "search")
+        return done(decision.verdict, decision.reason, "search", decision.basis)
 
     claimed = [t for t in expected if t in search]
     first = cheap_stage(parent, search, claimed, canaries, seed)
@@ -87,17 +93,17 @@ async def judge(
         return done("discard", worse, "cheap")
     await evaluate({t: attempts for t in search if t not in first})
     for round in range(gate.max_rounds + 1):
-        decision = gate.decide(parent, outcomes, search, simpler, round, expected)
+        decision = decide(round)
         if decision.verdict != "more":
             break
         await evaluate(decision.more)
     if decision.verdict != "keep" or not held_out:
-        return done(decision.verdict, decision.reason, "search")
+        return done(decision.verdict, decision.reason, "search", decision.basis)
     await evaluate({t: held_out_attempts for t in held_out})
     veto = gate.holds_up(parent, outcomes, held_out)
     if veto.verdict != "keep":
         return done("discard", veto.reason, "held-out")
-    return done("keep", f"{decision.reason}; {veto.reason}", "search")
+    return done("keep", f"{decision.reason}; {veto.reason}", "search", decision.basis)
 
 
 def cheap_stage(parent: Outcomes, search: list[str], claimed: list[str], canaries: int, seed: int) -> list[str]:

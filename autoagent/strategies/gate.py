@@ -61,6 +61,7 @@ class Decision:
     verdict: str  # keep | discard | indecisive | more
     reason: str
     more: dict[str, int] = field(default_factory=dict)  # task -> extra attempts wanted
+    basis: str = ""  # what a keep rests on: the score (""), "cheaper" or "simpler"
 
 
 class Gate(Protocol):
@@ -68,7 +69,7 @@ class Gate(Protocol):
     staged: bool  # evaluate in stages (cheap first, more attempts where unsure)?
 
     def decide(self, parent: Outcomes, candidate: Outcomes, tasks: list[str], simpler: bool,
-               round: int, expected: list[str]) -> Decision: ...  # fmt: skip
+               round: int, expected: list[str], costs=None) -> Decision: ...  # fmt: skip
 
     def holds_up(self, parent: Outcomes, candidate: Outcomes, tasks: list[str]) -> Decision: ...
 
@@ -80,13 +81,13 @@ class ReferenceGate:
     staged = False
 
     def decide(self, parent: Outcomes, candidate: Outcomes, tasks: list[str], simpler: bool,
-               round: int = 0, expected: list[str] | None = None) -> Decision:  # fmt: skip
+               round: int = 0, expected: list[str] | None = None, costs=None) -> Decision:  # fmt: skip
         before, after = passed(parent, tasks), passed(candidate, tasks)
         if after > before:
             return Decision("keep", f"passed rose from {before:g} to {after:g} of {len(tasks)}")
         if after == before:
             if simpler:
-                return Decision("keep", f"passed held at {after:g} of {len(tasks)} with a simpler harness")
+                return Decision("keep", f"passed held at {after:g} of {len(tasks)} with a simpler harness", basis="simpler")
             return Decision("discard", f"passed held at {after:g} of {len(tasks)} and the harness is not simpler")
         return Decision("discard", f"passed fell from {before:g} to {after:g} of {len(tasks)}")
 
@@ -116,7 +117,7 @@ class PairedGate:
     staged: bool = True
 
     def decide(self, parent: Outcomes, candidate: Outcomes, tasks: list[str], simpler: bool,
-               round: int = 0, expected: list[str] | None = None) -> Decision:  # fmt: skip
+               round: int = 0, expected: list[str] | None = None, costs=None) -> Decision:  # fmt: skip
         alpha = (1 - self.confidence) / 2
         claimed = [t for t in expected or [] if t in tasks]
         rest = [t for t in tasks if t not in claimed]
@@ -141,7 +142,7 @@ class PairedGate:
             if more:
                 return Decision("more", f"{summary}: not yet clear", more)
         if everything.gain >= 0 and simpler:
-            return Decision("keep", f"{summary}: as good, and the harness is simpler")
+            return Decision("keep", f"{summary}: as good, and the harness is simpler", basis="simpler")
         if everything.gain > 0:
             return Decision("indecisive", f"{summary}: could be luck after {round} extra rounds")
         return Decision("discard", f"{summary}: not better")
