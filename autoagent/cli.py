@@ -21,6 +21,7 @@ from autoagent.evaluate import check as check_tasks
 from autoagent.evaluate import evaluate
 from autoagent.evaluate.job import JobFailed
 from autoagent.evaluate.tasks import discover, select
+from autoagent.faults import ModelConfigurationError
 from autoagent.guard import import_problem
 from autoagent.workspace import AGENT_IMPORT_PATH, EXAMPLE_TASKS, Workspace, WorkspaceError
 
@@ -370,7 +371,7 @@ def run(
     mode = "quiet" if quiet else "plain" if plain or not display.console.is_terminal else "live"
     try:
         reason = _run_loop(workspace, settings, mode)
-    except RunError as error:
+    except (RunError, ModelConfigurationError) as error:
         raise fail(str(error)) from None
     display.console.print(f"Stopped: {reason}. The ledger is {workspace.root / 'results.tsv'}")
 

@@ -9,6 +9,7 @@ can always be traced to one file.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -20,6 +21,21 @@ FILE_ENV = "AUTOAGENT_SPEND_FILE"
 BUDGET_ENV = "AUTOAGENT_BUDGET_USD"
 ROLE_ENV = "AUTOAGENT_ROLE"
 EXPERIMENT_ENV = "AUTOAGENT_EXPERIMENT"
+PRICES_ENV = "AUTOAGENT_PRICES"  # {model: [USD per million input tokens, per million output]}
+
+
+def configured_price(model: str) -> tuple[float, float] | None:
+    """The price autoagent.toml gives for `model` (USD per million input, output tokens)."""
+    try:
+        price = json.loads(os.environ.get(PRICES_ENV) or "{}").get(model)
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return (float(price[0]), float(price[1])) if price else None
+
+
+def money(usd: float, unknown: bool = False, digits: int = 4) -> str:
+    """"$0.4200", or "$0.4200 + unknown" when some calls had no price: never a silent $0."""
+    return f"${usd:.{digits}f}" + (" + unknown" if unknown else "")
 
 
 class BudgetExceededError(RuntimeError):
@@ -60,6 +76,16 @@ class Meter:
             if (role is None or entry["role"] == role)
             and (experiment is None or entry["experiment"] == experiment)
         )
+
+    def unpriced(self, role: str | None = None, experiment: str | None = None) -> int:
+        """Calls whose cost is unknown (a model without a price): `spent` leaves them out."""
+        return sum(
+            1
+            for entry in self.entries()
+            if entry.get("cost_usd") is None and not entry.get("refused")
+            and (role is None or entry["role"] == role)
+            and (experiment is None or entry["experiment"] == experiment)
+        )  # fmt: skip
 
     def refusals(self, since: float = 0.0) -> int:
         return sum(1 for entry in self.entries() if entry.get("refused") and entry["time"] >= since)
