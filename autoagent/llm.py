@@ -101,7 +101,8 @@ async def complete(
     if model.startswith(f"{SCRIPTED}/"):
         reply = _scripted_reply(scripted.answer(model, messages))
     else:
-        settings = {**credentials(model, api_base, role), **settings}
+        if "api_key" not in settings:
+            settings = {**credentials(model, api_base, role), **settings}
         settings.setdefault("timeout", call_timeout())
         reply = await _with_retries(model, messages, tools, api_base, backoff or Backoff(), settings, role)
     if meter is not None:
@@ -152,15 +153,22 @@ def credentials(model: str, api_base: str | None, role: str | None = None) -> di
     """The key settings a call needs: none when the environment has the key; a placeholder
     for a local server (api_base) without one; a `ModelConfigurationError` naming the
     variable otherwise, before any request is made."""
-    try:
-        missing = _litellm().validate_environment(model, api_base=api_base).get("missing_keys") or []
-    except Exception:  # a provider LiteLLM cannot check: let the call say
-        return {}
+    missing = missing_keys(model, api_base)
     if not missing:
         return {}
     if api_base:
         return {"api_key": NO_KEY}
     raise faults.missing_key_error(model, missing, _setting(role))
+
+
+def missing_keys(model: str, api_base: str | None = None) -> list[str]:
+    """The environment variables `model` needs and does not have (any one of them will do)."""
+    if model.startswith(f"{SCRIPTED}/"):
+        return []
+    try:
+        return list(_litellm().validate_environment(model, api_base=api_base).get("missing_keys") or [])
+    except Exception:  # a provider LiteLLM cannot check: let the call say
+        return []
 
 
 def _setting(role: str | None) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 PROVIDER = "scripted"
+DEMO_META = f"{PROVIDER}/demo-meta"  # the bundled scripted meta-agent (`autoagent demo`'s)
 BUNDLED_SCRIPTS = Path(__file__).parent / "examples" / "scripts"
 DEFAULT_PRICE = {"input": 1.0, "output": 5.0}  # USD per million tokens, made up
 

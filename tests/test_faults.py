@@ -1,6 +1,7 @@
 """Provider faults against a fake OpenAI-compatible server: permanent ones stop at once with
 the setting to fix, transient ones are retried and then reported as unavailability."""
 
+import json
 import time
 
 import pytest
@@ -87,4 +88,21 @@ async def test_an_endpoint_that_never_answers_times_out_per_call(key, monkeypatc
         with pytest.raises(ModelUnavailableError, match="after 2 attempts"):
             await llm.complete("openai/fake-model", GO, api_base=server.url, backoff=once)
     assert time.monotonic() - started < 2 * (1 + 5) + 5  # two calls of a 1 s limit, not LiteLLM's 6,000 s
+    assert len(server.requests) == 2
+
+
+async def test_a_configured_price_makes_the_budget_trigger(key, monkeypatch, tmp_path):
+    """A local model without a LiteLLM price, priced in autoagent.toml: its calls cost money,
+    and the run's budget refuses the call that would cross it."""
+    from autoagent import spend
+
+    monkeypatch.setenv(spend.FILE_ENV, str(tmp_path / "spend.jsonl"))
+    monkeypatch.setenv(spend.BUDGET_ENV, "0.0002")
+    monkeypatch.setenv(spend.PRICES_ENV, json.dumps({"openai/local-model": [1.0, 2.0]}))
+    with FakeOpenAI([{"content": "a"}, {"content": "b"}, {"content": "c"}]) as server:
+        reply = await llm.complete("openai/local-model", GO, api_base=server.url, backoff=FAST)
+        assert reply.cost_usd == pytest.approx((100 * 1.0 + 20 * 2.0) / 1e6)  # the fake's usage, priced
+        await llm.complete("openai/local-model", GO, api_base=server.url, backoff=FAST)
+        with pytest.raises(spend.BudgetExceededError):
+            await llm.complete("openai/local-model", GO, api_base=server.url, backoff=FAST)
     assert len(server.requests) == 2
