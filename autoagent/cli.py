@@ -518,7 +518,7 @@ def status() -> None:
     ledger = Ledger(workspace.root)
     stops = ledger.events("stop")
     meter = Meter(workspace.root / ".autoagent" / "spend.jsonl")
-    spent = {role: meter.spent(role=role) for role in ("task", "meta")}
+    spent, unknown = meter.by_role()
     for item in display.status_view(workspace.root, ledger.experiments(), LiveStatus.load(workspace.root),
-                                    stops[-1]["reason"] if stops else None, spent):  # fmt: skip
+                                    stops[-1]["reason"] if stops else None, spent, unknown):  # fmt: skip
         display.console.print(item)

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from autoagent.evaluate import EvalResult, Finding
+from autoagent.spend import money
 
 console = Console()
 errors = Console(stderr=True)
@@ -79,9 +80,14 @@ def eval_table(result: EvalResult, title: str) -> Table:
                 escape(note)[:120] if note else "",
                 f"{_num(trial.seconds, '.0f')}s" if trial.seconds is not None else "-",
                 tokens,
-                f"${trial.cost_usd:.4f}" if trial.cost_usd is not None else "-",
+                f"${trial.cost_usd:.4f}" if trial.cost_usd is not None else "unknown" if _unpriced(trial) else "-",
             )
     return table
+
+
+def _unpriced(trial) -> bool:
+    """Model calls were made, and at least one had no price."""
+    return trial.cost_usd is None and bool(trial.input_tokens or trial.output_tokens)
 
 
 def eval_summary(result: EvalResult) -> str:
@@ -90,8 +96,9 @@ def eval_summary(result: EvalResult) -> str:
         parts.append("errors " + ", ".join(f"{n} {k}" for k, n in sorted(result.errors.items())))
     if result.retried:
         parts.append(f"{len(result.retried)} infrastructure failures retried")
-    if result.cost_usd is not None:
-        parts.append(f"cost ${result.cost_usd:.4f}")
+    unknown = any(_unpriced(trial) for trial in result.trials)
+    if result.cost_usd is not None or unknown:
+        parts.append("cost " + money(result.cost_usd or 0.0, unknown))
     return " · ".join(parts)
 
 
@@ -128,8 +135,10 @@ def live_line(live) -> str:
         parts.append(f"best {live.best['passed']}/{live.best['total']} (experiment {live.best['id']})")
     spend = live.spend or {}
     budget = live.budget.get("usd") if live.budget else None
-    money = f"spent task ${spend.get('task', 0):.2f} + meta ${spend.get('meta', 0):.2f}"
-    parts.append(money + (f" of ${budget:g}" if budget else ""))
+    unknown = live.spend_unknown or []
+    spent = (f"spent task {money(spend.get('task', 0), 'task' in unknown, 2)}"
+             f"{',' if unknown else ' +'} meta {money(spend.get('meta', 0), 'meta' in unknown, 2)}")  # fmt: skip
+    parts.append(spent + (f" of ${budget:g}" if budget else ""))
     parts.append(f"elapsed {_duration(live.elapsed)}")
     return " · ".join(parts)
 
@@ -154,7 +163,8 @@ def run_view(mode: str) -> Iterator[tuple[Any, Any]]:
         yield line, lambda live: view.update(Text(live_line(live), style="bold cyan"))
 
 
-def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: dict[str, float]) -> list[Any]:
+def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: dict[str, float],
+                unknown: list[str] = ()) -> list[Any]:  # fmt: skip
     """What `autoagent status` prints: one screen, whatever state the workspace is in."""
     out: list[Any] = []
     if not ledger_experiments and live is None:
@@ -180,8 +190,10 @@ def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: 
     keeps = sum(e.status == "keep" for e in proposals)
     out.append("Experiments: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                + (f" · keep rate {keeps}/{len(proposals)}" if proposals else ""))  # fmt: skip
-    out.append(f"Spent: ${spent['task']:.4f} on task runs, ${spent['meta']:.4f} on the meta-agent "
-               "(.autoagent/spend.jsonl)")  # every call: spot checks and failed proposals too
+    out.append(f"Spent: {money(spent['task'], 'task' in unknown)} on task runs, "
+               f"{money(spent['meta'], 'meta' in unknown)} on the meta-agent (.autoagent/spend.jsonl)"
+               + (" · unknown: calls to a model without a price; set its price in autoagent.toml "
+                  "(input_usd_per_mtok, output_usd_per_mtok)" if unknown else ""))  # every call: spot checks and failed proposals too
     table = Table(title="Last experiments", title_justify="left")
     for column in ("#", "status", "passed", "description"):
         table.add_column(column)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from autoagent import jsonl
+from autoagent.spend import money
 
 # The reference columns, then how well the proposal predicted its own effect.
 TASK_PASS = 0.5  # a task is passed when its score, the mean reward of its attempts, reaches this
@@ -50,6 +51,7 @@ class Experiment:
     runs: int | None = None  # trials run to decide
     saved: int | None = None  # trials a full evaluation would have added
     cost_usd: dict[str, float] = field(default_factory=dict)  # by role: task, meta
+    cost_unknown: list[str] = field(default_factory=list)  # roles with calls of unknown cost besides
     timings: dict[str, float] = field(default_factory=dict)  # seconds by phase
     job_dirs: list[str] = field(default_factory=list)
     meta_log: str | None = None
@@ -125,7 +127,7 @@ class Ledger:
                 "" if e.avg_score is None else f"{e.avg_score:.4f}",
                 "" if e.passed is None else f"{e.passed}/{e.total}",
                 scores,
-                f"{e.total_cost:.4f}",
+                money(e.total_cost, bool(e.cost_unknown)).removeprefix("$"),  # "0.4200 + unknown"
                 e.status,
                 " ".join((e.description or e.reason).split()),  # one line, no tabs
                 "" if e.hit_rate is None else f"{e.hit_rate:.2f}",

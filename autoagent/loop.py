@@ -139,8 +139,8 @@ class Loop:
         best = self.ledger.best()
         if best is not None:
             self.live.best = {"id": best.id, "passed": best.passed, "total": best.total}
-        self.live.spend = {role: self.meter.spent(role=role) - self._spent_by_role.get(role, 0.0)
-                           for role in ("task", "meta")}  # fmt: skip
+        spent, self.live.spend_unknown = self.meter.by_role(since=self._started_at)
+        self.live.spend = {role: usd - self._spent_by_role.get(role, 0.0) for role, usd in spent.items()}
         self.live.save(self.ws.root)
         if self._on_status is not None:
             self._on_status(self.live)
@@ -414,9 +414,7 @@ class Loop:
 
     def _finish(self, experiment: Experiment, status: str, reason: str) -> None:
         experiment.status, experiment.reason, experiment.finished_at = status, reason, now()
-        experiment.cost_usd = {
-            role: self.meter.spent(role=role, experiment=str(experiment.id)) for role in ("task", "meta")
-        }
+        experiment.cost_usd, experiment.cost_unknown = self.meter.by_role(experiment=str(experiment.id))
         self.ledger.save(experiment)
         self._done += experiment.id > 0
         score = "" if experiment.passed is None else f" · passed {experiment.passed}/{experiment.total}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from autoagent.history import History
 from autoagent.ledger import Experiment, Ledger
-from autoagent.spend import Meter
+from autoagent.spend import Meter, money
 
 COLORS = {"baseline": "#4c72b0", "keep": "#2a9d4b", "discard": "#999999", "indecisive": "#c9a227",
           "crash": "#d1495b", "rejected": "#7b2d8b", "interrupted": "#bbbbbb", "running": "#4c72b0"}  # fmt: skip
@@ -69,11 +69,13 @@ def render(run: Run, base: Path) -> str:
     for e in run.experiments:
         counts[e.status] = counts.get(e.status, 0) + 1
     by_role = {role: sum(s["cost_usd"] or 0 for s in run.spend if s["role"] == role) for role in ("task", "meta")}
+    unknown = {s["role"] for s in run.spend if s.get("cost_usd") is None and not s.get("refused")}
     summary = (
         f"{len(run.experiments)} experiments · "
         + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         + (f" · best: experiment {best.id}, passed {best.passed}/{best.total}" if best else "")
-        + f" · spent ${by_role['task']:.2f} on task runs, ${by_role['meta']:.2f} on the meta-agent"
+        + f" · spent {money(by_role['task'], 'task' in unknown, 2)} on task runs, "
+        + f"{money(by_role['meta'], 'meta' in unknown, 2)} on the meta-agent"
     )
     sections = [
         f"<h1>AutoAgent run: {_e(run.root.name)}</h1><p class=summary>{_e(summary)}</p>",
@@ -259,7 +261,7 @@ def lineage_table(run: Run) -> str:
         passed = "" if e.passed is None else f"{e.passed}/{e.total}"
         parent = "" if e.parent_id is None else str(e.parent_id)
         rows.append(f"<tr><td><a href='#e{e.id}'>{e.id}</a></td><td>{parent}</td><td>{_badge(e.status)}</td>"
-                    f"<td>{passed}</td><td>{held}</td><td>{hits}</td><td>${e.total_cost:.3f}</td>"
+                    f"<td>{passed}</td><td>{held}</td><td>{hits}</td><td>{money(e.total_cost, bool(e.cost_unknown), 3)}</td>"
                     f"<td>{_e(e.description)}</td></tr>")  # fmt: skip
     return "".join(rows) + "</table>"
 
@@ -277,8 +279,9 @@ def details(run: Run, e: Experiment, base: Path) -> str:
                      f"<b>fixed:</b> {_e(', '.join(fixed) or 'none')} · <b>broke:</b> {_e(', '.join(broken) or 'none')}</p>")  # fmt: skip
     if e.commit:
         lines.append(f"<p class=note>commit {e.commit[:10]}, parent experiment {e.parent_id}, "
-                     f"{sum(e.timings.values()):.0f} s, cost ${e.total_cost:.4f} "
-                     f"(task ${e.cost_usd.get('task', 0):.4f}, meta ${e.cost_usd.get('meta', 0):.4f})</p>")  # fmt: skip
+                     f"{sum(e.timings.values()):.0f} s, cost {money(e.total_cost, bool(e.cost_unknown))} "
+                     f"(task {money(e.cost_usd.get('task', 0), 'task' in e.cost_unknown)}, "
+                     f"meta {money(e.cost_usd.get('meta', 0), 'meta' in e.cost_unknown)})</p>")  # fmt: skip
     diff = run.diffs.get(e.id)
     if diff:
         lines.append("<pre class=diff>" + _colour_diff(diff[:DIFF_LIMIT]) + "</pre>")

@@ -77,15 +77,21 @@ class Meter:
             and (experiment is None or entry["experiment"] == experiment)
         )
 
-    def unpriced(self, role: str | None = None, experiment: str | None = None) -> int:
+    def unpriced(self, role: str | None = None, experiment: str | None = None, since: float = 0.0) -> int:
         """Calls whose cost is unknown (a model without a price): `spent` leaves them out."""
         return sum(
             1
             for entry in self.entries()
-            if entry.get("cost_usd") is None and not entry.get("refused")
+            if entry.get("cost_usd") is None and not entry.get("refused") and entry["time"] >= since
             and (role is None or entry["role"] == role)
             and (experiment is None or entry["experiment"] == experiment)
         )  # fmt: skip
+
+    def by_role(self, experiment: str | None = None, since: float = 0.0) -> tuple[dict[str, float], list[str]]:
+        """USD by role (task, meta), and the roles with calls of unknown cost besides."""
+        roles = ("task", "meta")
+        spent = {role: self.spent(role=role, experiment=experiment) for role in roles}
+        return spent, [role for role in roles if self.unpriced(role=role, experiment=experiment, since=since)]
 
     def refusals(self, since: float = 0.0) -> int:
         return sum(1 for entry in self.entries() if entry.get("refused") and entry["time"] >= since)
