@@ -78,6 +78,13 @@ def is_permanent(error: BaseException) -> bool:
     )
 
 
+def rate_limited(error: BaseException) -> bool:
+    """A `ModelUnavailableError` of rate limits: the key and the model were accepted."""
+    import litellm
+
+    return isinstance(error.__cause__, litellm.RateLimitError)
+
+
 def configuration_error(error: BaseException, model: str, api_base: str | None,
                         setting: str = "model") -> ModelConfigurationError:  # fmt: skip
     """One paragraph: what the provider said, and which setting or variable to fix."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from autoagent import scripted, spend
 from autoagent.config import Config
-from autoagent.faults import ModelUnavailableError
+from autoagent.faults import ModelUnavailableError, rate_limited
 
 PREFLIGHT_TIMEOUT_SEC = 30.0
 
@@ -57,6 +57,8 @@ async def check(endpoints: list[Endpoint]) -> None:
                 timeout=min(PREFLIGHT_TIMEOUT_SEC, llm.call_timeout()), max_tokens=8,
             )  # fmt: skip
         except ModelUnavailableError as error:
+            if rate_limited(error):  # the key and the model were accepted: busy is not broken
+                continue
             where = f"[{endpoint.section}] api_base" if endpoint.api_base else "the provider's status"
             raise ModelUnavailableError(
                 f"Before the first trial, a test call to [{endpoint.section}] model failed: {error}. "
@@ -93,4 +95,5 @@ def meta_problem(task_model: str, meta_model: str) -> str | None:
             f"`autoagent demo`), or pass --meta-model {scripted.DEMO_META}, or use a real model."
         )
     return None
+
 
