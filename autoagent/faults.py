@@ -108,8 +108,9 @@ def configuration_error(error: BaseException, model: str, api_base: str | None,
                                                     if api_base else ""))  # fmt: skip
     else:
         what, fix = "rejected the request", f"Check {setting} and its settings"
-    return ModelConfigurationError(
-        f"The model {model}{where} {what}: {type(error).__name__}: {said} {fix}; retrying cannot help."
+    return ModelConfigurationError(  # the fix first: a one-line summary may cut the rest
+        f"The model {model}{where} {what}. {fix}; retrying cannot help. "
+        f"The provider said: {type(error).__name__}: {said}"
     )
 
 

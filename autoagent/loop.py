@@ -123,7 +123,6 @@ class Loop:
         self._started = time.monotonic()
         self._started_at = time.time()
         self._spent_before = self.meter.spent()
-        self._spent_by_role = {role: self.meter.spent(role=role) for role in ("task", "meta")}
         self._done = 0  # proposals made (or failed) in this invocation
 
     def report(self, line: str, phase: str | None = None) -> None:
@@ -139,8 +138,7 @@ class Loop:
         best = self.ledger.best()
         if best is not None:
             self.live.best = {"id": best.id, "passed": best.passed, "total": best.total}
-        spent, self.live.spend_unknown = self.meter.by_role(since=self._started_at)
-        self.live.spend = {role: usd - self._spent_by_role.get(role, 0.0) for role, usd in spent.items()}
+        self.live.spend, self.live.spend_unknown = self.meter.by_role(since=self._started_at)  # this invocation
         self.live.save(self.ws.root)
         if self._on_status is not None:
             self._on_status(self.live)
