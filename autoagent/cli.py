@@ -406,7 +406,7 @@ def _check_models(settings, config, backend: str) -> None:
     endpoints = [preflight.Endpoint("task", settings.model, settings.api_base)]
     if backend == "builtin":  # Claude Code signs in and prices its calls itself
         meta_model, meta_base = settings.meta_endpoint()
-        if problem := preflight.meta_problem(settings.model, meta_model):
+        if problem := preflight.meta_problem(meta_model):
             raise fail(problem, 2)
         endpoints.append(preflight.Endpoint("meta", meta_model, meta_base))
     os.environ.update(preflight.environment(config))

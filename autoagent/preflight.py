@@ -84,16 +84,23 @@ def budget_problem(endpoints: list[Endpoint], budget_usd: float | None) -> str |
     return None
 
 
-def meta_problem(task_model: str, meta_model: str) -> str | None:
-    """A scripted task model cannot propose: its script has no meta-agent conversation."""
-    from autoagent import llm
+def meta_problem(meta_model: str) -> str | None:
+    """A scripted meta model whose script has no conversation for a brief cannot propose
+    (the task agent's script, which a meta-agent borrows when [meta] model is unset)."""
+    if not meta_model.startswith(f"{scripted.PROVIDER}/"):
+        return None
+    from autoagent.meta.brief import SYSTEM_PROMPT
 
-    if meta_model == task_model and task_model.startswith(f"{llm.SCRIPTED}/"):
-        return (
-            f"The meta-agent would be the task agent's scripted model {task_model}, which cannot propose. "
-            f'Set [meta] model = "{scripted.DEMO_META}" in autoagent.toml (the scripted meta-agent of '
-            f"`autoagent demo`), or pass --meta-model {scripted.DEMO_META}, or use a real model."
-        )
-    return None
-
-
+    brief = [{"role": "system", "content": SYSTEM_PROMPT},
+             {"role": "user", "content": "# Experiment 1: propose one change to agent.py"}]  # fmt: skip
+    try:
+        if scripted.Script.load(meta_model.split("/", 1)[1]).turn(brief) is not scripted.NO_CONVERSATION:
+            return None
+    except FileNotFoundError:
+        return None  # said by the model check
+    return (
+        f"The meta-agent's model {meta_model} has no script for proposing (it is the task agent's, or "
+        f'its script has no conversation for a brief). Set [meta] model = "{scripted.DEMO_META}" in '
+        f"autoagent.toml (the scripted meta-agent of `autoagent demo`), or pass --meta-model "
+        f"{scripted.DEMO_META}, or use a real model."
+    )

@@ -92,7 +92,8 @@ def test_a_scripted_workspace_proposes_with_the_scripted_meta_agent(tmp_path, mo
     text = (old.root / "autoagent.toml").read_text().replace('model = "scripted/demo-meta"', "")
     (old.root / "autoagent.toml").write_text(text)
     result, output, _ = invoke(old.root, monkeypatch, "run", "--iterations", "1", "--plain")
-    assert result.exit_code == 2 and 'Set [meta] model = "scripted/demo-meta"' in output
+    assert result.exit_code == 2 and "scripted/examples has no script for proposing" in output
+    assert 'Set [meta] model = "scripted/demo-meta"' in output
 
 
 def test_init_warns_when_the_key_is_missing(tmp_path, monkeypatch):
