@@ -98,18 +98,18 @@ def configuration_error(error: BaseException, model: str, api_base: str | None,
             or _MISSING_KEY.search(said):
         fix = (f"Check the key in {' or '.join(keys)}" if keys else "Check the endpoint's key") + (
             f" (or the endpoint in {setting.replace('model', 'api_base')})" if api_base else "")  # fmt: skip
-        what = "refused the credentials"
+        what = "the provider refused the credentials"
     elif isinstance(error, litellm.ContextWindowExceededError):
-        what, fix = "got a prompt longer than its context window", (
+        what, fix = "the prompt is longer than the model's context window", (
             f"Choose a model with a longer context in {setting}, or make the harness send less")
     elif isinstance(error, litellm.NotFoundError) or status == 404:
-        what, fix = "does not know this model (or this path)", (
+        what, fix = "the provider has no such model (or no such path)", (
             f"Check the model name in {setting}" + (f" and the endpoint in {setting.replace('model', 'api_base')}"
                                                     if api_base else ""))  # fmt: skip
     else:
-        what, fix = "rejected the request", f"Check {setting} and its settings"
+        what, fix = "the provider rejected the request", f"Check {setting} and its settings"
     return ModelConfigurationError(  # the fix first: a one-line summary may cut the rest
-        f"The model {model}{where} {what}. {fix}; retrying cannot help. "
+        f"The model {model}{where}: {what}. {fix}; retrying cannot help. "
         f"The provider said: {type(error).__name__}: {said}"
     )
 
