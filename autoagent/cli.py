@@ -203,7 +203,7 @@ def init(
         display.errors.print(
             f"[yellow]Warning: {escape(' or '.join(missing))} is not set, and the model {escape(chosen)} needs it: "
             f"export {missing[0]}=... before `autoagent eval`. (For a local OpenAI-compatible server, set "
-            f"[agent] api_base in autoagent.toml instead: no key is needed then.)[/]"
+            f"{escape('[agent] api_base')} in autoagent.toml instead: no key is needed then.)[/]"
         )
 
 

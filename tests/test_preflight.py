@@ -100,5 +100,6 @@ def test_init_warns_when_the_key_is_missing(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     result, output, _ = invoke(tmp_path, monkeypatch, "init", "ws", "-m", "openai/gpt-4o")
     assert result.exit_code == 0 and "Warning: OPENAI_API_KEY is not set" in output
+    assert "set [agent] api_base in autoagent.toml" in output
     result, output, _ = invoke(tmp_path, monkeypatch, "init", "ws2", "-m", "scripted/examples")
     assert "Warning" not in output
