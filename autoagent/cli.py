@@ -15,14 +15,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from autoagent import display
+from autoagent import display, preflight
 from autoagent import workspace as workspaces
 from autoagent.config import ConfigError, check_models
 from autoagent.evaluate import check as check_tasks
 from autoagent.evaluate import evaluate
 from autoagent.evaluate.job import JobFailed
 from autoagent.evaluate.tasks import discover, select
+from autoagent.faults import ModelConfigurationError, ModelUnavailableError
 from autoagent.guard import import_problem
+from autoagent.scripted import DEMO_META
 from autoagent.workspace import AGENT_IMPORT_PATH, EXAMPLE_TASKS, Workspace, WorkspaceError
 
 class Command(typer.core.TyperCommand):
@@ -217,6 +219,17 @@ def agent_problem(agent: str, cwd: Path) -> str | None:
     return None
 
 
+def _preflight(endpoints: list[preflight.Endpoint], config=None) -> None:
+    """The model settings of autoagent.toml for every process; then one tiny call per model,
+    so that a missing key or an unknown model stops us now, not after a night of failed trials."""
+    if config is not None:
+        os.environ.update(preflight.environment(config))
+    try:
+        asyncio.run(preflight.check(endpoints))
+    except (ModelConfigurationError, ModelUnavailableError) as error:
+        raise fail(str(error)) from None
+
+
 def _write_json(path: Path | None, data: object) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -240,7 +253,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing workspace.")] = False,
 ) -> None:
     """Create a workspace: agent.py, program.md, autoagent.toml, tasks/, a git baseline."""
-    from autoagent.llm import model_problem  # LiteLLM is slow to import: only when needed
+    from autoagent.llm import missing_keys, model_problem  # LiteLLM is slow to import: only when needed
 
     if model and (problem := model_problem(model)):
         raise fail(f"--model: {problem}", 2)
@@ -258,6 +271,13 @@ def init(
         f"{workspace.tasks_dir}.\n"
         f"Next: cd {directory} && autoagent check && autoagent eval"
     )
+    chosen = workspace.config.agent.model
+    if missing := missing_keys(chosen):
+        display.errors.print(
+            f"[yellow]Warning: {escape(' or '.join(missing))} is not set, and the model {escape(chosen)} needs it: "
+            f"export {missing[0]}=... before `autoagent eval`. (For a local OpenAI-compatible server, set "
+            f"{escape('[agent] api_base')} in autoagent.toml instead: no key is needed then.)[/]"
+        )
 
 
 @command("eval")
@@ -306,6 +326,8 @@ def eval_command(
 
     if model and (problem := model_problem(model, agent_kwargs.get("api_base"))):
         raise fail(f"--model: {problem}")
+    if model and agent == AGENT_IMPORT_PATH:
+        _preflight([preflight.Endpoint("task", model, agent_kwargs.get("api_base"))], config)
     attempts = attempts or (config.run.attempts if config else 1)
     if plan.workspace and tasks_dir is None and not include:
         plan = _without_test_split(plan, config)
@@ -446,12 +468,34 @@ def run(
         if problem := available():
             raise fail(problem, 2)
     settings = Settings.from_workspace(workspace, budget=budget, meta_model=meta_model, meta_backend=backend)
+    _check_models(settings, config, backend)
     mode = "quiet" if quiet else "plain" if plain or not display.console.is_terminal else "live"
     try:
         reason = _run_loop(workspace, settings, mode)
-    except RunError as error:
+    except (RunError, ModelConfigurationError) as error:
         raise fail(str(error)) from None
     display.console.print(f"Stopped: {reason}. The ledger is {workspace.root / 'results.tsv'}")
+
+
+def _check_models(settings, config, backend: str) -> None:
+    """Before the baseline: a meta-agent that can propose, money that can be counted, models
+    that answer."""
+    from autoagent.llm import has_price
+
+    endpoints = [preflight.Endpoint("task", settings.model, settings.api_base)]
+    if backend == "builtin":  # Claude Code signs in and prices its calls itself
+        meta_model, meta_base = settings.meta_endpoint()
+        if problem := preflight.meta_problem(meta_model):
+            raise fail(problem, 2)
+        endpoints.append(preflight.Endpoint("meta", meta_model, meta_base))
+    os.environ.update(preflight.environment(config))
+    if problem := preflight.budget_problem(endpoints, settings.budget.usd):
+        raise fail(problem, 2)
+    if backend == "builtin" and not has_price(endpoints[-1].model):  # said, never silently inactive
+        display.console.print(f"[meta] max_usd does not apply: {endpoints[-1].model} has no price (set [meta] "
+                              "input_usd_per_mtok and output_usd_per_mtok); max_turns and max_minutes do.",
+                              markup=False)  # fmt: skip
+    _preflight(endpoints)
 
 
 DEMO_NOTICE = (
@@ -478,7 +522,7 @@ def demo(
     workspace = workspaces.init(directory, model="scripted/examples")
     display.console.print(f"Workspace: {workspace.root} (tasks: {', '.join(t.name for t in discover(workspace.tasks_dir))})")
     settings = Settings.from_workspace(
-        workspace, meta_model="scripted/demo-meta", budget=Budget(iterations=iterations),
+        workspace, meta_model=DEMO_META, budget=Budget(iterations=iterations),
         retry_wait_sec=1.0,
     )  # fmt: skip
     try:
@@ -515,6 +559,7 @@ def test_command(
     if not splits.test:
         raise fail("No test split: set [splits] test (names) or test_fraction in autoagent.toml.", 2)
     chosen = [t for t in tasks if t.name in splits.test]
+    _preflight([preflight.Endpoint("task", config.agent.model, config.agent.api_base)], config)
     with display.trial_progress(len(chosen) * config.run.attempts, "test split") as on_event:
         try:
             result = asyncio.run(sealed.score(workspace, chosen, force=force, on_event=on_event))
@@ -578,8 +623,8 @@ def status() -> None:
     ledger = Ledger(workspace.root)
     stops = ledger.events("stop")
     meter = Meter(workspace.root / ".autoagent" / "spend.jsonl")
-    spent = {role: meter.spent(role=role) for role in ("task", "meta")}
+    spent, unknown = meter.by_role()
     for item in display.status_view(workspace.root, ledger.experiments(), LiveStatus.load(workspace.root),
-                                    stops[-1]["reason"] if stops else None, spent,
+                                    stops[-1]["reason"] if stops else None, spent, unknown,
                                     ledger.events("meta_failure")):  # fmt: skip
         display.console.print(item)

@@ -35,6 +35,24 @@ class Model(_Section):
     api_base: str | None = Field(
         None, description="An OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp, ...)."
     )
+    timeout_sec: float = Field(600, gt=0, description="Seconds one model call may take before it is retried.")
+    input_usd_per_mtok: float | None = Field(
+        None, ge=0, description="USD per million input tokens, for a model LiteLLM has no price for."
+    )
+    output_usd_per_mtok: float | None = Field(None, ge=0, description="USD per million output tokens.")
+
+    @model_validator(mode="after")
+    def _whole_price(self) -> Model:
+        if (self.input_usd_per_mtok is None) != (self.output_usd_per_mtok is None):
+            raise ValueError("set both input_usd_per_mtok and output_usd_per_mtok, or neither")
+        return self
+
+    @property
+    def price(self) -> tuple[float, float] | None:
+        """(USD per million input tokens, per million output tokens), if given."""
+        if self.input_usd_per_mtok is None or self.output_usd_per_mtok is None:
+            return None
+        return self.input_usd_per_mtok, self.output_usd_per_mtok
 
 
 class Meta(Model):

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from autoagent import cost_charts
 from autoagent.evaluate import EvalResult, Finding
+from autoagent.spend import money
 
 console = Console(emoji=False)  # ":X:" in a name or a message is text, not an emoji
 errors = Console(stderr=True, emoji=False)
@@ -129,9 +130,14 @@ def eval_table(result: EvalResult, title: str) -> Table:
                 f"{_num(trial.seconds, '.0f')}s" if trial.seconds is not None else "-",
                 _num(trial.turns, "d"),
                 tokens + (f" ({trial.cached_tokens:,} cached)" if trial.cached_tokens else ""),
-                f"${trial.cost_usd:.4f}" if trial.cost_usd is not None else "-",
+                f"${trial.cost_usd:.4f}" if trial.cost_usd is not None else "unknown" if _unpriced(trial) else "-",
             )
     return table
+
+
+def _unpriced(trial) -> bool:
+    """Model calls were made, and at least one had no price."""
+    return trial.cost_usd is None and bool(trial.input_tokens or trial.output_tokens)
 
 
 def eval_summary(result: EvalResult) -> str:
@@ -140,8 +146,9 @@ def eval_summary(result: EvalResult) -> str:
         parts.append("errors " + ", ".join(f"{n} {k}" for k, n in sorted(result.errors.items())))
     if result.retried:
         parts.append(f"{len(result.retried)} infrastructure failures retried")
-    if result.cost_usd is not None:
-        parts.append(f"cost ${result.cost_usd:.4f}")
+    unknown = any(_unpriced(trial) for trial in result.trials)
+    if result.cost_usd is not None or unknown:
+        parts.append("cost " + money(result.cost_usd or 0.0, unknown))
     return " · ".join(parts)
 
 
@@ -188,8 +195,10 @@ def live_line(live) -> str:
         parts.append(f"best {live.best['passed']}/{live.best['total']} (experiment {live.best['id']})")
     spend = live.spend or {}
     budget = live.budget.get("usd") if live.budget else None
-    money = f"spent task ${spend.get('task', 0):.2f} + meta ${spend.get('meta', 0):.2f}"
-    parts.append(money + (f" of ${budget:g}" if budget else ""))
+    unknown = live.spend_unknown or []
+    spent = (f"spent task {money(spend.get('task', 0), 'task' in unknown, 2)}"
+             f"{',' if unknown else ' +'} meta {money(spend.get('meta', 0), 'meta' in unknown, 2)}")  # fmt: skip
+    parts.append(spent + (f" of ${budget:g}" if budget else ""))
     parts.append(f"elapsed {_duration(live.elapsed)}")
     return " · ".join(parts)
 
@@ -215,7 +224,7 @@ def run_view(mode: str) -> Iterator[tuple[Any, Any]]:
 
 
 def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: dict[str, float],
-                meta_failures: list[dict] | None = None) -> list[Any]:  # fmt: skip
+                unknown: list[str] = (), meta_failures: list[dict] | None = None) -> list[Any]:  # fmt: skip
     """What `autoagent status` prints: one screen, whatever state the workspace is in."""
     out: list[Any] = []
     if not ledger_experiments and live is None:
@@ -250,8 +259,10 @@ def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: 
         last = meta_failures[-1]
         out.append(f"[yellow]Failed proposals: {len(meta_failures)}[/] (the meta-agent gave no usable change; "
                    f"the last, before experiment {last.get('experiment')}: {escape(str(last.get('reason')))})")  # fmt: skip
-    out.append(f"Spent: ${spent['task']:.4f} on task runs, ${spent['meta']:.4f} on the meta-agent "
-               "(.autoagent/spend.jsonl)")  # every call: spot checks and failed proposals too
+    out.append(f"Spent: {money(spent['task'], 'task' in unknown)} on task runs, "
+               f"{money(spent['meta'], 'meta' in unknown)} on the meta-agent (.autoagent/spend.jsonl)"
+               + (" · unknown: calls to a model without a price; set its price in autoagent.toml "
+                  "(input_usd_per_mtok, output_usd_per_mtok)" if unknown else ""))  # every call: spot checks and failed proposals too
     table = Table(title="Last experiments", title_justify="left")
     for column in ("#", "status", "passed", "description"):
         table.add_column(column)

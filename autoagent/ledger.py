@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from autoagent import jsonl
+from autoagent.spend import money
 
 # The reference columns, then how well the proposal predicted its own effect, and what a
 # search task cost on average in the measure the gate compared (e.g. "1234 tokens").
@@ -54,6 +55,7 @@ class Experiment:
     cost_usd: dict[str, float] = field(default_factory=dict)  # by role: task, meta
     kept_as: str = ""  # what a keep rests on: the score (""), "cheaper" or "simpler"
     effort: dict[str, Any] = field(default_factory=dict)  # per search task on average (effort.summary)
+    cost_unknown: list[str] = field(default_factory=list)  # roles with calls of unknown cost besides
     timings: dict[str, float] = field(default_factory=dict)  # seconds by phase
     job_dirs: list[str] = field(default_factory=list)
     meta_log: str | None = None
@@ -134,7 +136,7 @@ class Ledger:
                 "" if e.avg_score is None else f"{e.avg_score:.4f}",
                 "" if e.passed is None else f"{e.passed}/{e.total}",
                 scores,
-                f"{e.total_cost:.4f}",
+                money(e.total_cost, bool(e.cost_unknown)).removeprefix("$"),  # "0.4200 + unknown"
                 e.status,
                 " ".join((e.description or e.reason).split()),  # one line, no tabs
                 "" if e.hit_rate is None else f"{e.hit_rate:.2f}",

@@ -24,6 +24,7 @@ class LiveStatus:
     trials_total: int = 0
     best: dict = field(default_factory=dict)  # id, passed, total
     spend: dict = field(default_factory=dict)  # role -> USD, this invocation
+    spend_unknown: list = field(default_factory=list)  # roles with calls of unknown cost besides
     budget: dict = field(default_factory=dict)  # iterations, hours, usd
     last: str = ""  # the last line reported
 

@@ -18,14 +18,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import autoagent  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm loads)
-from autoagent import scripted
-from autoagent.spend import ROLE_ENV, Meter
+from autoagent import faults, scripted
+from autoagent.spend import ROLE_ENV, Meter, configured_price
 
 if TYPE_CHECKING:
     from litellm import ModelResponse
 
 logger = logging.getLogger(__name__)
 SCRIPTED = scripted.PROVIDER
+TIMEOUT_ENV = "AUTOAGENT_MODEL_TIMEOUT_SEC"  # the per-call limit, for processes the run starts
+DEFAULT_TIMEOUT_SEC = 600.0  # one model call; LiteLLM's own default is 6,000 s
+NO_KEY = "no-key"  # what a local OpenAI-compatible server gets as a key: the client needs one
 
 
 @functools.cache
@@ -36,19 +39,6 @@ def _litellm():
     litellm.suppress_debug_info = True
     scripted.register(litellm)
     return litellm
-
-
-@functools.cache
-def _retryable() -> tuple[type[Exception], ...]:
-    """Worth another try: the provider is busy, down for a moment, or the connection dropped."""
-    litellm = _litellm()
-    return (
-        litellm.RateLimitError,
-        litellm.APIConnectionError,
-        litellm.InternalServerError,
-        litellm.ServiceUnavailableError,
-        litellm.Timeout,
-    )
 
 
 @dataclass
@@ -98,6 +88,9 @@ async def complete(
 ) -> Reply:
     """Ask `model` for its next turn, retrying rate limits and outages with backoff.
 
+    Provider faults leave as `faults.ModelConfigurationError` (permanent: fix a setting) or
+    `faults.ModelUnavailableError` (transient, persisted after the retries). Every call has
+    a time limit: `timeout` in seconds, else $AUTOAGENT_MODEL_TIMEOUT_SEC, else 600.
     Inside `autoagent run`, the call is refused once the run's budget is spent, and
     its cost is recorded under `role` (default: $AUTOAGENT_ROLE, else "task").
     """
@@ -108,28 +101,37 @@ async def complete(
     if model.startswith(f"{SCRIPTED}/"):
         reply = _scripted_reply(scripted.answer(model, messages))
     else:
-        reply = await _with_retries(model, messages, tools, api_base, backoff or Backoff(), settings)
+        if "api_key" not in settings:
+            settings = {**credentials(model, api_base, role), **settings}
+        settings.setdefault("timeout", call_timeout())
+        reply = await _with_retries(model, messages, tools, api_base, backoff or Backoff(), settings, role)
     if meter is not None:
         meter.record(role=role, model=model, cost_usd=reply.cost_usd,
                      input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)  # fmt: skip
     return reply
 
 
-async def _with_retries(model, messages, tools, api_base, backoff: Backoff, settings) -> Reply:
+async def _with_retries(model, messages, tools, api_base, backoff: Backoff, settings, role) -> Reply:
+    deadline = float(settings["timeout"]) + 5.0  # ours, should the client not keep its own
     for attempt in range(backoff.attempts):
         try:
-            response = await _litellm().acompletion(
-                model=model,
-                messages=messages,
-                tools=tools or None,
-                api_base=api_base,
-                max_retries=0,  # one retry layer: this one
-                **settings,
-            )
-            return _reply(response, retries=attempt)
-        except _retryable() as error:
+            async with asyncio.timeout(deadline):
+                response = await _litellm().acompletion(
+                    model=model,
+                    messages=messages,
+                    tools=tools or None,
+                    api_base=api_base,
+                    max_retries=0,  # one retry layer: this one
+                    **settings,
+                )
+            return _reply(response, model, retries=attempt)
+        except Exception as error:
+            if not faults.is_transient(error):
+                if faults.is_permanent(error):
+                    raise faults.configuration_error(error, model, api_base, _setting(role)) from error
+                raise  # not the provider's: the budget, or a bug
             if attempt == backoff.attempts - 1:
-                raise
+                raise faults.unavailable_error(error, model, api_base, backoff.attempts) from error
             delay = backoff.delay(attempt, error)
             logger.warning(
                 "%s from %s; retry %d/%d in %.1f s",
@@ -139,7 +141,43 @@ async def _with_retries(model, messages, tools, api_base, backoff: Backoff, sett
     raise AssertionError("unreachable")
 
 
-def _reply(response: ModelResponse, retries: int) -> Reply:
+def call_timeout() -> float:
+    """Seconds one model call may take: $AUTOAGENT_MODEL_TIMEOUT_SEC, else the default."""
+    try:
+        return float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_SEC)
+    except ValueError:
+        return DEFAULT_TIMEOUT_SEC
+
+
+def credentials(model: str, api_base: str | None, role: str | None = None) -> dict[str, Any]:
+    """The key settings a call needs: none when the environment has the key; a placeholder
+    for a local server (api_base) without one; a `ModelConfigurationError` naming the
+    variable otherwise, before any request is made."""
+    missing = missing_keys(model, api_base)
+    if not missing:
+        return {}
+    if api_base:
+        return {"api_key": NO_KEY}
+    raise faults.missing_key_error(model, missing, _setting(role))
+
+
+def missing_keys(model: str, api_base: str | None = None) -> list[str]:
+    """The environment variables `model` needs and does not have (any one of them will do)."""
+    if model.startswith(f"{SCRIPTED}/"):
+        return []
+    try:
+        return list(_litellm().validate_environment(model, api_base=api_base).get("missing_keys") or [])
+    except Exception:  # a provider LiteLLM cannot check: let the call say
+        return []
+
+
+def _setting(role: str | None) -> str:
+    return "[meta] model" if role == "meta" else "[agent] model"
+
+
+def _reply(response: ModelResponse, model: str, retries: int) -> Reply:
+    if not getattr(response, "choices", None) or getattr(response.choices[0], "message", None) is None:
+        raise faults.MalformedReplyError(f"a reply with no choices: {str(response)[:200]}")
     choice = response.choices[0].message
     calls = [
         ToolCall(call.id, call.function.name, _arguments(call.function.arguments))
@@ -165,7 +203,7 @@ def _reply(response: ModelResponse, retries: int) -> Reply:
         input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
         output_tokens=getattr(usage, "completion_tokens", 0) or 0,
         cached_tokens=getattr(details, "cached_tokens", 0) or 0,
-        cost_usd=cost_of(response),
+        cost_usd=cost_of(response, model),
         retries=retries,
     )
 
@@ -199,10 +237,16 @@ def _arguments(raw: str | dict | None) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"_value": parsed}
 
 
-def cost_of(response: ModelResponse) -> float | None:
-    """USD cost, or None when LiteLLM has no price for the model (a local server)."""
+def cost_of(response: ModelResponse, model: str | None = None) -> float | None:
+    """USD cost: at the price autoagent.toml gives for `model`, else LiteLLM's; None when
+    there is no price (a local server)."""
     if (response.model or "").startswith(f"{SCRIPTED}/"):
         return scripted.cost(response)
+    price = configured_price(model or response.model or "")
+    if price is not None:
+        usage = getattr(response, "usage", None)
+        tokens = (getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
+        return (tokens[0] * price[0] + tokens[1] * price[1]) / 1e6
     try:
         return float(_litellm().completion_cost(completion_response=response))
     except Exception:  # LiteLLM raises a bare Exception for unknown models
@@ -213,17 +257,21 @@ def prompt_cost(model: str, messages: list[dict[str, Any]], tools: list[dict[str
     """What the prompt of a call will cost, known before the call (0 when there is no price)."""
     if model.startswith(f"{SCRIPTED}/"):
         return scripted.prompt_cost(model, messages)
+    price = configured_price(model)
     try:
         litellm = _litellm()
         tokens = litellm.token_counter(model=model, messages=messages, tools=tools)
-        price = litellm.get_model_info(model).get("input_cost_per_token") or 0.0
+        per_token = price[0] / 1e6 if price else litellm.get_model_info(model).get("input_cost_per_token") or 0.0
     except Exception:  # an unknown model (a local server): no price, no estimate
         return 0.0
-    return tokens * price
+    return tokens * per_token
 
 
 def usage_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
-    """USD for token counts at the model's list price (None when there is no price)."""
+    """USD for token counts at the model's price (None when there is no price)."""
+    price = configured_price(model)
+    if price is not None:
+        return (input_tokens * price[0] + output_tokens * price[1]) / 1e6
     try:
         prompt, completion = _litellm().cost_per_token(
             model=model, prompt_tokens=input_tokens, completion_tokens=output_tokens
@@ -231,6 +279,17 @@ def usage_cost(model: str, input_tokens: int, output_tokens: int) -> float | Non
     except Exception:  # an unknown model: no price
         return None
     return prompt + completion
+
+
+def has_price(model: str) -> bool:
+    """Does a call to `model` get a USD cost (a configured price, LiteLLM's, a script's)?"""
+    if model.startswith(f"{SCRIPTED}/") or configured_price(model) is not None:
+        return True
+    try:
+        info = _litellm().get_model_info(model)
+    except Exception:
+        return False
+    return bool(info.get("input_cost_per_token") or info.get("output_cost_per_token"))
 
 
 def _retry_after(error: Exception) -> float | None:

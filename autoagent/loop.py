@@ -92,7 +92,8 @@ class Settings:
             concurrency=config.run.concurrency, attempts=config.run.attempts,
             include=config.tasks.include or None, exclude=config.tasks.exclude or None,
             budget=Budget(config.budget.iterations, config.budget.hours, config.budget.usd),
-            limits=meta_agent.Limits(config.meta.max_turns, config.meta.max_minutes * 60, config.meta.max_usd),
+            limits=meta_agent.Limits(config.meta.max_turns, config.meta.max_minutes * 60, config.meta.max_usd,
+                                     config.meta.timeout_sec),
             gate=cheaper.with_objective(gates.make(config.decision.gate, confidence=config.decision.confidence,
                                                    max_rounds=config.decision.max_rounds), config.decision.objective),
             cost_measure=config.decision.cost_measure,
@@ -124,7 +125,6 @@ class Loop:
         self._started = time.monotonic()
         self._started_at = time.time()
         self._spent_before = self.meter.spent()
-        self._spent_by_role = {role: self.meter.spent(role=role) for role in ("task", "meta")}
         self._done = 0  # proposals made (or failed) in this invocation
 
     def report(self, line: str, phase: str | None = None) -> None:
@@ -140,8 +140,7 @@ class Loop:
         best = self.ledger.best()
         if best is not None:
             self.live.best = {"id": best.id, "passed": best.passed, "total": best.total}
-        self.live.spend = {role: self.meter.spent(role=role) - self._spent_by_role.get(role, 0.0)
-                           for role in ("task", "meta")}  # fmt: skip
+        self.live.spend, self.live.spend_unknown = self.meter.by_role(since=self._started_at)  # this invocation
         self.live.save(self.ws.root)
         if self._on_status is not None:
             self._on_status(self.live)
@@ -418,9 +417,7 @@ class Loop:
 
     def _finish(self, experiment: Experiment, status: str, reason: str) -> None:
         experiment.status, experiment.reason, experiment.finished_at = status, reason, now()
-        experiment.cost_usd = {
-            role: self.meter.spent(role=role, experiment=str(experiment.id)) for role in ("task", "meta")
-        }
+        experiment.cost_usd, experiment.cost_unknown = self.meter.by_role(experiment=str(experiment.id))
         self.ledger.save(experiment)
         self._done += experiment.id > 0
         score = "" if experiment.passed is None else f" · passed {experiment.passed}/{experiment.total}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from autoagent import cost_charts
 from autoagent.history import History
 from autoagent.ledger import Experiment, Ledger
-from autoagent.spend import Meter
+from autoagent.spend import Meter, money
 
 COLORS = {"baseline": "#4c72b0", "keep": "#2a9d4b", "discard": "#999999", "indecisive": "#c9a227",
           "crash": "#d1495b", "rejected": "#7b2d8b", "interrupted": "#bbbbbb", "running": "#4c72b0"}  # fmt: skip
@@ -151,11 +151,13 @@ def glance(run: Run) -> str:
             better += f" Held-out tasks: {start}{best.held_out['passed']}/{best.held_out['total']}."
         rows.append(("Did it get better?", better))
     by_role = {role: sum(s["cost_usd"] or 0 for s in run.spend if s["role"] == role) for role in ("task", "meta")}
-    unpriced = sum(1 for s in run.spend if s.get("cost_usd") is None)
-    cost = (f"{_usd(by_role['task'] + by_role['meta'])}: {_usd(by_role['task'])} on task runs, "
-            f"{_usd(by_role['meta'])} on the meta-agent")  # fmt: skip
+    unpriced = [s for s in run.spend if s.get("cost_usd") is None and not s.get("refused")]
+    unknown = {s["role"] for s in unpriced}
+    cost = (f"{_usd(by_role['task'] + by_role['meta'], bool(unknown))}: {_usd(by_role['task'], 'task' in unknown)} "
+            f"on task runs, {_usd(by_role['meta'], 'meta' in unknown)} on the meta-agent")  # fmt: skip
     if unpriced:
-        cost += f", + unknown for {unpriced} calls to models without a price"
+        cost += (f" (unknown: {len(unpriced)} calls to models without a price; give their prices in "
+                 "autoagent.toml as input_usd_per_mtok and output_usd_per_mtok)")  # fmt: skip
     if run.meta_failures:
         cost += (f". {len(run.meta_failures)} failed proposal{'s' * (len(run.meta_failures) != 1)} are "
                  "in the meta-agent's spend (each is charged to the experiment that followed it)")  # fmt: skip
@@ -363,7 +365,7 @@ def cost_svg(run: Run, width: int = 1000, height: int = 220) -> str:
         for fraction in (0, 0.5, 1):
             yy = py(fraction * scale)
             parts.append(f"<line x1={left - 4} y1={yy:.1f} x2={right} y2={yy:.1f} stroke=#eee class=y-tick />")
-            parts.append(f"<text x={left - 6} y={yy + 4:.1f} text-anchor=end>{_usd(fraction * total, total)}</text>")
+            parts.append(f"<text x={left - 6} y={yy + 4:.1f} text-anchor=end>{_usd(fraction * total, scale=total)}</text>")
         for fraction in (0, 0.5, 1):
             xx = left + fraction * (right - left)
             parts.append(f"<text x={xx:.1f} y={height - pad + 14} text-anchor=middle class=x-tick>"
@@ -378,9 +380,10 @@ def cost_svg(run: Run, width: int = 1000, height: int = 220) -> str:
     return f"<svg id=cost width={width} height={height}>{''.join(parts)}</svg>"
 
 
-def _usd(value: float, scale: float | None = None) -> str:
+def _usd(value: float, unknown: bool = False, scale: float | None = None) -> str:
     """Dollars with enough digits to tell small amounts apart ($0.0042, not $0.00)."""
-    return f"${value:.2f}" if (scale if scale is not None else value) >= 0.1 or value == 0 else f"${value:.4f}"
+    wide = (scale if scale is not None else value) >= 0.1 or value == 0
+    return money(value, unknown, 2 if wide else 4)
 
 
 def _elapsed(seconds: float) -> str:
@@ -463,7 +466,8 @@ def lineage_table(run: Run) -> str:
         parent = "–" if e.parent_id is None else f"<a href='#e{e.parent_id}'>{e.parent_id}</a>"
         rows.append(f"<tr><td><a href='#e{e.id}'>{e.id}</a></td><td>{parent}</td><td>{_badge(e.status, e.verdict)}</td>"
                     f"<td>{passed}</td>" + (f"<td>{held}</td>" if held_out else "")
-                    + f"<td>{hits}</td><td>${e.total_cost:.3f}</td><td>{_e(e.description)}</td></tr>")  # fmt: skip
+                    + f"<td>{hits}</td><td>{money(e.total_cost, bool(e.cost_unknown), 3)}</td>"
+                    f"<td>{_e(e.description)}</td></tr>")  # fmt: skip
     note = ("<p class=note>held-out: scored only for candidates that won on the search tasks "
             "(–: not scored).</p>" if held_out else
             "<p class=note>No held-out split is set ([splits] in autoagent.toml), so every task is a "
@@ -492,8 +496,9 @@ def details(run: Run, e: Experiment, base: Path, pages: dict[str, Path]) -> str:
     if e.commit:
         parent = "the first of the run" if e.parent_id is None else f"parent experiment {e.parent_id}"
         lines.append(f"<p class=note>commit {e.commit[:10]}, {parent}, "
-                     f"{sum(e.timings.values()):.0f} s, cost ${e.total_cost:.4f} "
-                     f"(task ${e.cost_usd.get('task', 0):.4f}, meta ${e.cost_usd.get('meta', 0):.4f})</p>")  # fmt: skip
+                     f"{sum(e.timings.values()):.0f} s, cost {money(e.total_cost, bool(e.cost_unknown))} "
+                     f"(task {money(e.cost_usd.get('task', 0), 'task' in e.cost_unknown)}, "
+                     f"meta {money(e.cost_usd.get('meta', 0), 'meta' in e.cost_unknown)})</p>")  # fmt: skip
     diff = run.diffs.get(e.id)
     if diff:
         lines.append("<pre class=diff>" + _colour_diff(diff[:DIFF_LIMIT]) + "</pre>")

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 PROVIDER = "scripted"
+DEMO_META = f"{PROVIDER}/demo-meta"  # the bundled scripted meta-agent (`autoagent demo`'s)
 BUNDLED_SCRIPTS = Path(__file__).parent / "examples" / "scripts"
+NO_CONVERSATION = {"content": "(the script has no conversation for this task)"}
 DEFAULT_PRICE = {"input": 1.0, "output": 5.0}  # USD per million tokens, made up
 
 
@@ -68,7 +70,7 @@ class Script:
             ):
                 turns = conversation["turns"]
                 return turns[position] if position < len(turns) else {"content": "(the script has ended)"}
-        return {"content": "(the script has no conversation for this task)"}
+        return NO_CONVERSATION
 
 
 def _text(message: dict[str, Any]) -> str:

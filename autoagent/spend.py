@@ -9,6 +9,7 @@ can always be traced to one file.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -20,6 +21,22 @@ FILE_ENV = "AUTOAGENT_SPEND_FILE"
 BUDGET_ENV = "AUTOAGENT_BUDGET_USD"
 ROLE_ENV = "AUTOAGENT_ROLE"
 EXPERIMENT_ENV = "AUTOAGENT_EXPERIMENT"
+ROLES = ("task", "meta")
+PRICES_ENV = "AUTOAGENT_PRICES"  # {model: [USD per million input tokens, per million output]}
+
+
+def configured_price(model: str) -> tuple[float, float] | None:
+    """The price autoagent.toml gives for `model` (USD per million input, output tokens)."""
+    try:
+        price = json.loads(os.environ.get(PRICES_ENV) or "{}").get(model)
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return (float(price[0]), float(price[1])) if price else None
+
+
+def money(usd: float, unknown: bool = False, digits: int = 4) -> str:
+    """"$0.4200", or "$0.4200 + unknown" when some calls had no price: never a silent $0."""
+    return f"${usd:.{digits}f}" + (" + unknown" if unknown else "")
 
 
 class BudgetExceededError(RuntimeError):
@@ -54,12 +71,30 @@ class Meter:
         return jsonl.read(self.path)
 
     def spent(self, role: str | None = None, experiment: str | None = None) -> float:
-        return sum(
-            entry["cost_usd"] or 0.0
-            for entry in self.entries()
+        """USD of the calls with a known cost (see `unpriced` for the others)."""
+        return sum(entry["cost_usd"] or 0.0 for entry in self._select(self.entries(), role, experiment))
+
+    def unpriced(self, role: str | None = None, experiment: str | None = None, since: float = 0.0) -> int:
+        """Calls whose cost is unknown (a model without a price): `spent` leaves them out."""
+        return sum(1 for entry in self._select(self.entries(), role, experiment, since) if _unpriced(entry))
+
+    def by_role(self, experiment: str | None = None, since: float = 0.0) -> tuple[dict[str, float], list[str]]:
+        """USD by role (task, meta), and the roles with calls of unknown cost besides (of one
+        experiment, or all; of the calls since a time.time(), or all)."""
+        entries = self.entries()
+        spent = {role: sum(e["cost_usd"] or 0.0 for e in self._select(entries, role, experiment, since))
+                 for role in ROLES}  # fmt: skip
+        unknown = [role for role in ROLES if any(map(_unpriced, self._select(entries, role, experiment, since)))]
+        return spent, unknown
+
+    @staticmethod
+    def _select(entries: list[dict], role: str | None, experiment: str | None, since: float = 0.0) -> list[dict]:
+        return [
+            entry for entry in entries
             if (role is None or entry["role"] == role)
             and (experiment is None or entry["experiment"] == experiment)
-        )
+            and entry["time"] >= since
+        ]  # fmt: skip
 
     def refusals(self, since: float = 0.0) -> int:
         return sum(1 for entry in self.entries() if entry.get("refused") and entry["time"] >= since)
@@ -76,3 +111,7 @@ class Meter:
                 f"The run's budget of ${self.budget_usd:.2f} is spent: ${spent:.4f} so far, "
                 f"and the next model call's prompt alone costs ${next_cost:.4f}"
             )
+
+
+def _unpriced(entry: dict) -> bool:
+    return entry.get("cost_usd") is None and not entry.get("refused")

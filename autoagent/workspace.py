@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from autoagent import config as settings
+from autoagent import scripted
 
 TEMPLATES = Path(__file__).parent / "templates"
 EXAMPLE_TASKS = Path(__file__).parent / "examples" / "tasks"
@@ -96,6 +97,7 @@ def init(
         "{tasks_path}": json.dumps(tasks_setting),  # a JSON string is a TOML string
         "{dataset}": f"dataset = {json.dumps(dataset)}" if dataset else '# dataset = "terminal-bench@2.0"',  # noqa: E501
         "{model}": json.dumps(model or settings.DEFAULT_MODEL),
+        "{meta_model}": _meta_model_line(model),
     }.items():
         toml = toml.replace(placeholder, value)
     (directory / settings.FILENAME).write_text(toml)
@@ -111,6 +113,14 @@ def init(
     _git(directory, "add", "--", *ours, *(["tasks"] if tasks_setting == "tasks" else []))
     _git(directory, "commit", "-q", "--allow-empty", "-m", "AutoAgent baseline")
     return workspace
+
+
+def _meta_model_line(model: str | None) -> str:
+    """A scripted task model cannot propose: its workspace gets the scripted meta-agent of
+    `autoagent demo`, so that `autoagent run` works offline as it does."""
+    if model and model.startswith(f"{scripted.PROVIDER}/"):
+        return f'# A scripted meta-agent for a scripted task agent: offline, not a measure of any model.\nmodel = "{scripted.DEMO_META}"'
+    return '# model = "anthropic/claude-sonnet-4-5"'
 
 
 def _place_tasks(directory: Path, tasks: str | None, *, link: bool) -> tuple[str, str | None]:

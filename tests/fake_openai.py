@@ -1,7 +1,9 @@
 """A fake OpenAI-compatible chat server on 127.0.0.1 that answers from a queue.
 
-Each queued answer is either an HTTP status (429, 500, ...) or an assistant message
-(dict with `content` and optional `tool_calls`). Every request is recorded.
+Each queued answer is an HTTP status (429, 500, ...), a status and its error message
+((400, "maximum context length ..."), a reply body as is ({"raw": {...}}, e.g. empty
+`choices`), "hang" (never answers), or an assistant message (dict with `content` and
+optional `tool_calls`). Every request is recorded, and its Authorization header.
 """
 
 from __future__ import annotations
@@ -17,16 +19,27 @@ class FakeOpenAI:
     def __init__(self, answers: list[int | dict[str, Any]]) -> None:
         self.answers = list(answers)
         self.requests: list[dict[str, Any]] = []
+        self.keys: list[str | None] = []
+        self.released = threading.Event()
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(body)
+                fake.keys.append(self.headers.get("Authorization"))
                 answer = fake.answers.pop(0) if fake.answers else {"content": "(no more answers)"}
+                if answer == "hang":
+                    fake.released.wait()
+                    return
                 if isinstance(answer, int):
-                    payload = json.dumps({"error": {"message": "slow down", "type": "rate_limit"}})
-                    self._send(answer, payload)
+                    answer = (answer, "slow down")
+                if isinstance(answer, tuple):
+                    payload = json.dumps({"error": {"message": answer[1], "type": "error", "code": answer[0]}})
+                    self._send(answer[0], payload)
+                    return
+                if "raw" in answer:
+                    self._send(200, json.dumps(answer["raw"]))
                     return
                 calls = [
                     {"id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
@@ -60,4 +73,6 @@ class FakeOpenAI:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.released.set()  # a hanging answer ends
         self.server.shutdown()
+        self.server.server_close()

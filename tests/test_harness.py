@@ -86,6 +86,7 @@ def test_a_scripted_model_that_gives_up_scores_zero(tmp_path, scripts, monkeypat
 def test_the_harness_over_the_wire_retries_429s_and_records_usage(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret")
     answers = [
+        {"content": "OK"},  # the pre-flight call of `eval`
         429, 429,
         {"content": "", "tool_calls": [{"name": "bash", "arguments": {"command": "echo 'Hello, AutoAgent!' > /app/greeting.txt"}}]},
         {"content": "Done."},
@@ -93,12 +94,12 @@ def test_the_harness_over_the_wire_retries_429s_and_records_usage(tmp_path, monk
     with FakeOpenAI(answers) as server:
         ws = workspace.init(tmp_path / "ws", model="openai/fake-model")
         toml = ws.root / "autoagent.toml"
-        toml.write_text(toml.read_text().replace('# api_base = "http://localhost:8000/v1"\n\n[meta]',
-                                                 f'api_base = "{server.url}"\n\n[meta]'))  # fmt: skip
+        toml.write_text(toml.read_text().replace('model = "openai/fake-model"\n',
+                                                 f'model = "openai/fake-model"\napi_base = "{server.url}"\n'))
         data = eval_workspace(ws.root, monkeypatch, "-i", "hello-file")
     assert data["score"] == 1.0
-    assert len(server.requests) == 4  # two refused, then a tool call and a final answer
-    assert server.requests[2]["tools"][0]["function"]["name"] == "bash"
+    assert len(server.requests) == 5  # the pre-flight; two refused, then a tool call and a final answer
+    assert server.requests[3]["tools"][0]["function"]["name"] == "bash"
     result, trial_dir = trial_files(data)
     usage = result["agent_result"]
     assert (usage["n_input_tokens"], usage["n_output_tokens"]) == (200, 40)

@@ -10,8 +10,8 @@ def test_the_last_record_of_an_experiment_wins_and_the_tsv_follows(tmp_path):
                            cost_usd={"task": 0.25, "meta": 0.0}))  # fmt: skip
     ledger.save(Experiment(1, "crash", commit="b" * 40, description="tab\tand\nnewline"))
     rows = [line.split("\t") for line in ledger.tsv.read_text().splitlines()]
-    assert rows[1] == ["aaaaaaa", "0.5000", "1/2", "a=1,b=0", "0.2500", "baseline", "baseline", ""]
-    assert rows[2][5:] == ["crash", "tab and newline", ""]
+    assert rows[1] == ["aaaaaaa", "0.5000", "1/2", "a=1,b=0", "0.2500", "baseline", "baseline", "", ""]
+    assert rows[2][5:] == ["crash", "tab and newline", "", ""]
     assert [e.status for e in ledger.experiments()] == ["baseline", "crash"]
     assert ledger.best().id == 0 and ledger.next_id() == 2
 

@@ -4,6 +4,7 @@ import litellm
 import pytest
 
 from autoagent import llm
+from autoagent.faults import ModelConfigurationError, ModelUnavailableError
 from tests.fake_openai import FakeOpenAI
 
 FAST = llm.Backoff(attempts=4, base_sec=0.01, max_sec=0.05)
@@ -27,7 +28,7 @@ async def test_rate_limits_are_retried_and_usage_recorded(monkeypatch):
 async def test_retries_give_up_after_the_last_attempt(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     with FakeOpenAI([429] * 10) as server:
-        with pytest.raises(litellm.RateLimitError):
+        with pytest.raises(ModelUnavailableError, match="unavailable after 4 attempts: RateLimitError"):
             await llm.complete("openai/fake-model", [{"role": "user", "content": "go"}],
                                api_base=server.url, backoff=FAST)  # fmt: skip
     assert len(server.requests) == FAST.attempts

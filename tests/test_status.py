@@ -6,7 +6,7 @@ import sys
 
 from typer.testing import CliRunner
 
-from autoagent import workspace
+from autoagent import display, workspace
 from autoagent.cli import app
 from autoagent.ledger import Experiment, Ledger
 from autoagent.live import LiveStatus
@@ -65,3 +65,26 @@ def test_status_does_not_load_litellm(tmp_path):
               "print('litellm loaded' if 'litellm' in sys.modules else 'litellm not loaded')")  # fmt: skip
     completed = subprocess.run([sys.executable, "-c", script], cwd=ws.root, capture_output=True, text=True)
     assert "No loop runs yet" in completed.stdout and "litellm not loaded" in completed.stdout, completed.stderr
+
+
+def test_an_unknown_cost_is_never_shown_as_zero(tmp_path, monkeypatch):
+    """Calls to a model without a price: every total says "+ unknown", none says $0."""
+    from autoagent import report
+
+    ws = workspace.init(tmp_path / "ws", model="scripted/examples")
+    meter = Meter(ws.root / ".autoagent" / "spend.jsonl")
+    monkeypatch.setenv("AUTOAGENT_EXPERIMENT", "0")
+    for role, cost in [("task", 0.42), ("task", None), ("meta", 0.1)]:
+        meter.record(role=role, model="openai/local", cost_usd=cost, input_tokens=1, output_tokens=1)
+    spent, unknown = meter.by_role(experiment="0")
+    assert unknown == ["task"]
+    Ledger(ws.root).save(Experiment(0, "baseline", commit="a" * 40, description="baseline", passed=1, total=3,
+                                    cost_usd=spent, cost_unknown=unknown))  # fmt: skip
+    assert "0.5200 + unknown\tbaseline" in (ws.root / "results.tsv").read_text()
+    assert Ledger(ws.root).experiments()[0].cost_unknown == ["task"]  # runs.jsonl keeps it
+    shown = status(ws.root, monkeypatch)
+    assert "Spent: $0.4200 + unknown on task runs, $0.1000 on the meta-agent" in shown
+    live = LiveStatus(spend={"task": 0.42, "meta": 0.1}, spend_unknown=["task"])
+    assert "spent task $0.42 + unknown, meta $0.10" in display.live_line(live)
+    page = report.render(report.Run.load(ws.root), ws.root)
+    assert "$0.42 + unknown on task runs" in page and "$0.520 + unknown" in page

@@ -86,6 +86,8 @@ async def propose(
         "MCP_TOOL_TIMEOUT": str(int(limits.seconds * 1000)),  # a spot check may take minutes
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
     }  # fmt: skip
+    if limits.call_seconds:  # one model call, as for the built-in meta-agent
+        env["API_TIMEOUT_MS"] = str(int(limits.call_seconds * 1000))
     if api_base and model_name(model):  # not the endpoint of a task agent of another provider
         env["ANTHROPIC_BASE_URL"] = api_base
     options = sdk.ClaudeAgentOptions(
