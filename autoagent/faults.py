@@ -3,11 +3,17 @@
 Two kinds of provider fault leave `llm.complete`:
 
 - `ModelConfigurationError`: permanent (no credentials, a wrong key, no permission, a bad
-  request, an unknown model, a prompt over the context window). Retrying cannot help;
+  request, an unknown model). Retrying cannot help;
   the message says which setting or environment variable to fix, and a run stops on it.
 - `ModelUnavailableError`: transient (rate limits, 5xx, a dropped connection, a timeout,
   an empty or malformed reply) that persisted after retries with backoff. It is the
   infrastructure's fault, never the harness's.
+
+A third kind is neither: a prompt the provider refuses for what it says (over the context
+window, against a content policy). That is the caller's own doing (a harness that lets its
+history grow, a proposal that sends too much), not a setting and not an outage, so it
+leaves `llm.complete` as LiteLLM raised it: the trial fails as the agent's failure, the
+proposal as a failed proposal, and the run goes on.
 
 This module does not import LiteLLM at import time (status and config reading stay fast).
 """
@@ -42,7 +48,7 @@ def _classes() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]
         litellm.AuthenticationError,  # 401
         litellm.PermissionDeniedError,  # 403
         litellm.NotFoundError,  # 404: no such model (or no such path at api_base)
-        litellm.BadRequestError,  # 400, incl. ContextWindowExceededError, ContentPolicyViolationError
+        litellm.BadRequestError,  # 400 (but see is_prompt_fault)
         litellm.UnprocessableEntityError,  # 422
     )
     transient = (
@@ -68,10 +74,17 @@ def is_transient(error: BaseException) -> bool:
     return not is_permanent(error) and isinstance(error, transient)
 
 
+def is_prompt_fault(error: BaseException) -> bool:
+    """The prompt itself is refused (too long, against a policy): the caller's failure."""
+    import litellm
+
+    return isinstance(error, (litellm.ContextWindowExceededError, litellm.ContentPolicyViolationError))
+
+
 def is_permanent(error: BaseException) -> bool:
     """A fault that a retry cannot fix: a setting must change."""
     permanent, _ = _classes()
-    return (
+    return not is_prompt_fault(error) and (
         isinstance(error, permanent)
         or getattr(error, "status_code", None) in PERMANENT_STATUS
         or bool(_MISSING_KEY.search(str(error)))
@@ -99,9 +112,6 @@ def configuration_error(error: BaseException, model: str, api_base: str | None,
         fix = (f"Check the key in {' or '.join(keys)}" if keys else "Check the endpoint's key") + (
             f" (or the endpoint in {setting.replace('model', 'api_base')})" if api_base else "")  # fmt: skip
         what = "the provider refused the credentials"
-    elif isinstance(error, litellm.ContextWindowExceededError):
-        what, fix = "the prompt is longer than the model's context window", (
-            f"Choose a model with a longer context in {setting}, or make the harness send less")
     elif isinstance(error, litellm.NotFoundError) or status == 404:
         what, fix = "the provider has no such model (or no such path)", (
             f"Check the model name in {setting}" + (f" and the endpoint in {setting.replace('model', 'api_base')}"

@@ -23,8 +23,6 @@ def key(monkeypatch):
     ((401, "Incorrect API key provided"), "Check the key in OPENAI_API_KEY"),
     ((403, "not allowed"), "Check the key in OPENAI_API_KEY"),
     ((404, "The model `fake-model` does not exist"), "Check the model name in [agent] model"),
-    ((400, "This model's maximum context length is 8192 tokens. However, your messages resulted in "
-           "9000 tokens."), "longer context in [agent] model"),
 ])  # fmt: skip
 async def test_permanent_faults_are_not_retried_and_name_the_setting(key, answer, said):
     with FakeOpenAI([answer] * 4) as server:
@@ -32,6 +30,18 @@ async def test_permanent_faults_are_not_retried_and_name_the_setting(key, answer
             await llm.complete("openai/fake-model", GO, api_base=server.url, backoff=FAST)
     assert len(server.requests) == 1
     assert said in str(caught.value) and "retrying cannot help" in str(caught.value)
+
+
+async def test_a_prompt_over_the_context_window_is_the_callers_failure_not_a_setting(key):
+    """A harness that lets its history grow fails its trial; it must not stop the whole run."""
+    import litellm
+
+    too_long = (400, "This model's maximum context length is 8192 tokens. However, your messages resulted in "
+                     "9000 tokens.")  # fmt: skip
+    with FakeOpenAI([too_long] * 4) as server:
+        with pytest.raises(litellm.ContextWindowExceededError):
+            await llm.complete("openai/fake-model", GO, api_base=server.url, backoff=FAST)
+    assert len(server.requests) == 1  # and not retried
 
 
 async def test_a_meta_agent_fault_names_the_meta_setting(key):
