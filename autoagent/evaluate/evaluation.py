@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autoagent.evaluate import job as jobs
+from autoagent.evaluate.precheck import environment_problem
 from autoagent.evaluate.results import Trial, read_job
 from autoagent.evaluate.tasks import TaskRef, discover, select
 
@@ -127,10 +128,19 @@ async def evaluate(
                 Trial(task.name, "", "", 0.0, f"invalid task: {task.problem}", "task")
                 for _ in range(attempts)
             ]
-    runnable = {task.name: task for task in chosen if task.valid}
-    evaluation = EvalResult(tasks=list(results.values()))
     agent_config = jobs.agent_config(agent, model, agent_kwargs)
     environment_config = jobs.environment_config(environment, environment_kwargs)
+    runnable = {}
+    for task in (task for task in chosen if task.valid):
+        problem = environment_problem(task.path, environment_config, agent_config)
+        if problem:  # that task's error; the job runs the others
+            results[task.name].trials = [
+                Trial(task.name, "", "", 0.0, f"EnvironmentRefused: task {task.name}: {problem}", "environment")
+                for _ in range(attempts)
+            ]
+        else:
+            runnable[task.name] = task
+    evaluation = EvalResult(tasks=list(results.values()))
 
     async with _worker_for(worker, cwd, model) as worker:
         # Round 0 runs every attempt; later rounds rerun only infrastructure failures.
