@@ -26,7 +26,8 @@ from autoagent.evaluate import EvalResult, evaluate
 from autoagent.evaluate.job import JobFailed, Worker
 from autoagent.evaluate.results import Trial
 from autoagent.evaluate.tasks import TaskRef
-from autoagent.history import History
+from autoagent.evaluate.infra import ConfigurationFailed, unmeasured
+from autoagent.history import GitError, History
 from autoagent.ledger import TASK_PASS, Experiment, Ledger, now
 from autoagent.live import LiveStatus
 from autoagent.meta import agent as meta_agent
@@ -37,7 +38,7 @@ from autoagent.strategies import acceptance
 from autoagent.strategies import gate as gates
 from autoagent.strategies.budget import Budget
 from autoagent.strategies.gate import Gate, complexity
-from autoagent.strategies.stats import Outcomes, mean, noise_floor
+from autoagent.strategies.stats import Outcomes, baseline_note, mean, noise_floor
 from autoagent.workspace import AGENT_IMPORT_PATH, Workspace
 
 
@@ -111,7 +112,7 @@ class Loop:
         budget = settings.budget
         self.live = LiveStatus(budget={"iterations": budget.iterations, "hours": budget.hours, "usd": budget.usd})
         self.ledger = Ledger(workspace.root)
-        self.history = History(workspace.root)
+        self.history = History(workspace.root, say=lambda line: self.report(line))
         self.meter = spend.Meter(workspace.root / ".autoagent" / "spend.jsonl")
         try:
             self.tasks, self.splits = choose(workspace.ensure_tasks(), settings.include, settings.exclude,
@@ -164,42 +165,57 @@ class Loop:
         if not self.tasks:
             raise RunError(f"No tasks in {self.ws.tasks_dir} after the include/exclude filters")
         self._point_processes_at_the_meter()
-        pending = self.recover()
         try:
-            if not any(e.status == "baseline" for e in self.ledger.experiments()):
-                stopped = await self.baseline()
-                if stopped:
-                    self.ledger.note("stop", reason=stopped)
-                    self.update(phase="stopped", last=f"stopped: {stopped}")
-                    return stopped
-            if pending is not None:
-                self.report(f"experiment {pending.id}: the run stopped during it; evaluating it again")
-                await self.judge(pending)
-            failures = 0
-            while True:
-                reason = self.exhausted()
-                if reason:
-                    self.ledger.note("stop", reason=reason)
-                    self.update(phase="stopped", last=f"stopped: {reason}")
-                    return reason
-                async with Worker(self.ws.root, self.settings.model) as worker:
-                    await worker.start(self.ws.jobs_dir)  # it warms up while the meta-agent works
-                    candidate = await self.propose()
-                    if candidate is not None:
-                        await self.judge(candidate, worker)
-                if candidate is None:  # recorded; wait (longer each time) and ask again
-                    failures += 1
-                    self.update(phase="waiting")
-                    await asyncio.sleep(min(600.0, self.settings.retry_wait_sec * 2 ** (failures - 1)))
-                else:
-                    failures = 0
+            return await self._run()
         except asyncio.CancelledError:
             if not self.stop_requested:
                 raise
             self._interrupted("stopped by the user (Ctrl-C)")
-            self.ledger.note("stop", reason="stopped by the user")
-            self.update(phase="stopped", last="stopped: stopped by the user")
-            return "stopped by the user"
+            return self._stop("stopped by the user")
+        except GitError as error:  # after its retries: git itself is broken here
+            message = " ".join(str(error).split())
+            self.ledger.note("stop", reason=message)
+            raise RunError(f"git failed in {self.ws.root} and kept failing: {message} Repair the "
+                           "repository, then run again: the ledger is intact and the run resumes.") from None  # fmt: skip
+        except ConfigurationFailed as error:
+            self.ledger.note("stop", reason=str(error))
+            raise RunError(f"The model cannot work as configured: {error}") from None
+
+    async def _run(self) -> str:
+        pending = self.recover()
+        failures = 0  # in a row: unmeasured baselines, then failed proposals and unmeasured evaluations
+        while not any(e.status == "baseline" for e in self.ledger.experiments()):
+            if failures >= MAX_UNMEASURED:
+                return self._stop(f"the baseline could not be measured {failures} times in a row (see the log)")
+            await self._wait(failures)
+            try:
+                stopped = await self.baseline()
+            except _Unmeasured:
+                failures += 1
+                continue
+            if stopped:
+                return self._stop(stopped)
+        if pending is not None:
+            self.report(f"experiment {pending.id}: the run stopped during it; evaluating it again")
+        failures = unmeasured = 0
+        while not (reason := self.exhausted() or _outage(unmeasured)):
+            await self._wait(failures)
+            try:
+                if pending is not None:  # a candidate committed but not judged yet
+                    await self.judge(pending)
+                else:
+                    async with Worker(self.ws.root, self.settings.model) as worker:
+                        await worker.start(self.ws.jobs_dir)  # it warms up while the meta-agent works
+                        if (pending := await self.propose()) is not None:
+                            await self.judge(pending, worker)
+                    if pending is None:  # recorded; wait (longer each time) and ask again
+                        failures += 1
+                        continue
+            except _Unmeasured:  # recorded; the same candidate is evaluated again after a wait
+                failures, unmeasured = failures + 1, unmeasured + 1
+                continue
+            pending, failures, unmeasured = None, 0, 0
+        return self._stop(reason)
 
     async def baseline(self) -> str | None:
         """Evaluate the harness as it is (experiment 0); why it stopped short, if it did."""
@@ -214,17 +230,19 @@ class Loop:
         attempts = max(self.settings.baseline_attempts, self.settings.attempts)
         try:
             async with Worker(self.ws.root, self.settings.model) as worker:
-                await self._run(experiment, worker, {t: attempts for t in self.splits.search + self.splits.held_out})
+                await self._run_tasks(experiment, worker, {t: attempts for t in self.splits.search + self.splits.held_out})
         except _Stop as stop:  # the budget ran out: recorded, and the next run starts the baseline again
             self._score(experiment)
             self._finish(experiment, "interrupted", stop.reason)
             return stop.reason
+        except _Unmeasured as unmeasured:  # an outage is no starting point: recorded, tried again
+            self._finish(experiment, "interrupted", f"not a starting point: {unmeasured.reason}")
+            raise
         experiment.timings["evaluate"] = time.monotonic() - started
         self._score(experiment)
-        floor = noise_floor(self._outcomes(experiment), self.splits.search)
+        floor = noise_floor(self._outcomes(experiment), self.splits.search) if attempts > 1 else None
         experiment.noise_floor = floor
-        self._finish(experiment, "baseline", f"the starting point; two runs of it differ by about "
-                                             f"{floor:.1f} tasks by chance (the noise floor)")  # fmt: skip
+        self._finish(experiment, "baseline", baseline_note(floor))
 
     async def propose(self) -> Experiment | None:
         """Ask the meta-agent for a candidate and commit it; None when it does not deliver."""
@@ -290,11 +308,11 @@ class Loop:
         started = time.monotonic()
         try:
             if not gate.staged:  # the reference rule runs everything at once: smoke-test it first
-                await self._run(experiment, worker, {self._smoke_task(parent): 1}, label="smoke")
+                await self._run_tasks(experiment, worker, {self._smoke_task(parent): 1}, label="smoke")
             self.report(f"experiment {experiment.id}: evaluating ({gate.name} gate)", "evaluating")
             judgment = await acceptance.judge(
                 gate=gate, parent=self._outcomes(parent),
-                run=lambda wanted: self._run(experiment, worker, wanted),
+                run=lambda wanted: self._run_tasks(experiment, worker, wanted),
                 search=self.splits.search, held_out=self.splits.held_out,
                 expected=experiment.expected_flips, attempts=self.settings.attempts,
                 simpler=complexity(self.ws.harness.read_text()).simpler_than(
@@ -308,10 +326,17 @@ class Loop:
             experiment.public_reason = stop.reason
             self._score(experiment, parent)
             return self._reject(experiment, stop.status, stop.reason)
-        except JobFailed as error:  # e.g. the candidate took its worker process down with it
+        except JobFailed as error:  # the candidate took its worker process down, twice
             experiment.timings["evaluate"] = time.monotonic() - started
             self._score(experiment, parent)
             return self._reject(experiment, "crash", f"the evaluation failed: {error}")
+        except _Unmeasured as unmeasured:  # an outage judges nothing: the candidate waits its turn
+            self.history.restore()
+            experiment.trials, experiment.job_dirs, experiment.timings = [], [], {}
+            experiment.reason = f"to be evaluated again: {unmeasured.reason}"
+            self.ledger.save(experiment)
+            self.report(f"experiment {experiment.id}: not judged, {unmeasured.reason}; it is evaluated again later")
+            raise
         experiment.timings["evaluate"] = time.monotonic() - started
         experiment.runs, experiment.saved = judgment.runs, judgment.saved
         experiment.public_reason = judgment.visible_reason()
@@ -326,7 +351,7 @@ class Loop:
 
     # -- evaluation -----------------------------------------------------------------
 
-    async def _run(self, experiment: Experiment, worker: Worker, wanted: dict[str, int],
+    async def _run_tasks(self, experiment: Experiment, worker: Worker, wanted: dict[str, int],
                    label: str = "eval") -> Outcomes:  # fmt: skip
         """Run tasks (task -> attempts) for an experiment; record the trials; stop early on a
         harness that breaks, a trace that touches the verifier's files, or a spent budget."""
@@ -338,11 +363,18 @@ class Loop:
                     f"on {tasks_n} task{'s' * (tasks_n != 1)}")  # fmt: skip
         for attempts in sorted(set(wanted.values())):
             names = [t for t, n in wanted.items() if n == attempts]
-            result = await self.evaluate(experiment, self._refs(names), label, worker, attempts)
+            try:
+                result = await self.evaluate(experiment, self._refs(names), label, worker, attempts)
+            except JobFailed as error:  # its worker died, then a second one: the harness's own doing,
+                if experiment.id > 0:  # unless it is the user's own harness
+                    raise
+                raise _Unmeasured(f"the evaluation's worker process died twice ({error})") from None
             trials += result.trials
             experiment.trials += [{**asdict(t), "label": label} for t in result.trials]  # kept on a stop too
             if result.errors.get("budget"):
                 raise _Stop("interrupted", "the budget ran out during the evaluation")
+        if reason := unmeasured(trials):
+            raise _Unmeasured(reason)
         if first and experiment.id > 0:
             problem = _harness_failure(trials)
             if problem:
@@ -360,12 +392,18 @@ class Loop:
 
     async def evaluate(self, experiment: Experiment, tasks: list[TaskRef], label: str,
                        worker: Worker, attempts: int) -> EvalResult:  # fmt: skip
-        result = await evaluate(
-            self.ws.tasks_dir, AGENT_IMPORT_PATH, **self.settings.eval_options(), attempts=attempts,
-            jobs_dir=self.ws.jobs_dir, job_prefix=f"exp{experiment.id}-{label}",
-            tasks=tasks, cwd=self.ws.root, worker=worker, on_event=self._trial_event,
-            job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
+        """Evaluate in `worker`; if that process dies (killed from outside, or by the harness),
+        once more in a new one: only a harness that kills that one too is to blame."""
+        options = dict(
+            **self.settings.eval_options(), attempts=attempts, jobs_dir=self.ws.jobs_dir,
+            job_prefix=f"exp{experiment.id}-{label}", tasks=tasks, cwd=self.ws.root,
+            on_event=self._trial_event, job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
         )  # fmt: skip
+        try:
+            result = await evaluate(self.ws.tasks_dir, AGENT_IMPORT_PATH, worker=worker, **options)
+        except JobFailed as error:
+            self.report(f"experiment {experiment.id}: {str(error).splitlines()[0]}; running it again in a new worker")
+            result = await evaluate(self.ws.tasks_dir, AGENT_IMPORT_PATH, **options)
         experiment.job_dirs += result.job_dirs
         return result
 
@@ -436,8 +474,24 @@ class Loop:
         running = [e for e in self.ledger.experiments() if not e.final]
         for experiment in running:
             self._reject(experiment, "interrupted", reason)
-        if not running:
-            self.history.restore()
+        if not running:  # stopped during a proposal: its edit is set aside, not lost
+            self._set_aside()
+
+    def _set_aside(self) -> None:
+        if self.history.harness_changed():
+            patch = self.history.set_aside(self.ws.root / ".autoagent" / "set-aside")
+            self.report(f"uncommitted changes to the harness were set aside in {patch}")
+
+    def _stop(self, reason: str) -> str:
+        self.ledger.note("stop", reason=reason)
+        self.update(phase="stopped", last=f"stopped: {reason}")
+        return reason
+
+    async def _wait(self, failures: int) -> None:
+        """After `failures` in a row, wait longer each time (up to 10 minutes)."""
+        if failures:
+            self.update(phase="waiting")
+            await asyncio.sleep(min(600.0, self.settings.retry_wait_sec * 2 ** (failures - 1)))
 
     def recover(self) -> Experiment | None:
         """Make the workspace agree with the ledger; return a committed candidate to redo."""
@@ -468,8 +522,7 @@ class Loop:
                 self.history.git("add", "-A", "--", *self.history.present_harness_files())
                 self.history.git("commit", "-q", "-m", "The harness as autoagent run found it")
             else:  # an unfinished proposal: set it aside, never lose it silently
-                patch = self.history.set_aside(self.ws.root / ".autoagent" / "set-aside")
-                self.report(f"uncommitted changes to the harness were set aside in {patch}")
+                self._set_aside()
         return pending
 
     def exhausted(self) -> str | None:
@@ -506,6 +559,24 @@ class Loop:
         """A task the parent passes, if any: a candidate that breaks it is broken."""
         passed = [t for t in self.splits.search if parent.task_scores.get(t, 0.0) >= 1.0]
         return (passed or self.splits.search)[0]
+
+
+MAX_UNMEASURED = 5  # evaluations in a row that were mostly infrastructure errors: an outage
+
+
+def _outage(unmeasured: int) -> str | None:
+    if unmeasured < MAX_UNMEASURED:
+        return None
+    return (f"{unmeasured} evaluations in a row were mostly infrastructure errors (see the log); "
+            "the candidate is evaluated again when the run resumes")  # fmt: skip
+
+
+class _Unmeasured(Exception):
+    """Most trials of an evaluation failed for infrastructure reasons: it measured nothing."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Stop(Exception):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autoagent.evaluate import job as jobs
+from autoagent.evaluate.infra import check_configuration
 from autoagent.evaluate.precheck import environment_problem
 from autoagent.evaluate.results import Trial, read_job
 from autoagent.evaluate.tasks import TaskRef, discover, select
@@ -175,6 +176,7 @@ async def evaluate(
                 else:
                     results[trial.task].trials.append(trial)
             pending = list(retry.items())
+    check_configuration(evaluation.trials)  # a model that cannot work: stop, judge nothing
     for task in results.values():  # a trial that never wrote a result did not finish
         missing = attempts - len(task.trials)
         task.trials += [

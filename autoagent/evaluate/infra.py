@@ -1,0 +1,44 @@
+"""When an evaluation measures nothing: most of its trials failed for infrastructure reasons
+(the model provider, the environment, a worker killed), or the model is not configured.
+
+A harness judged on such an evaluation would be judged on the outage: the baseline would
+become a starting point of zeros, a candidate would be discarded (or kept) by chance.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from autoagent.evaluate.results import Trial
+
+MOSTLY = 0.5  # more than this share of infrastructure errors: not a measurement
+
+
+class ConfigurationFailed(ValueError):
+    """A trial's model cannot work as configured (no key, unknown model): nothing can be
+    measured until the user fixes it. The message is the trial's, in full."""
+
+
+def unmeasured(trials: list[Trial]) -> str | None:
+    """Why these trials are not a measurement, or None when they are."""
+    infra = [t for t in trials if t.category == "infra"]
+    if not trials or len(infra) <= MOSTLY * len(trials):
+        return None
+    return f"{len(infra)} of {len(trials)} trials were infrastructure errors (e.g. {infra[0].error})"
+
+
+def check_configuration(trials: list[Trial]) -> None:
+    """Raise ConfigurationFailed with the full message of the first misconfigured trial."""
+    for trial in trials:
+        if trial.category == "configuration":
+            raise ConfigurationFailed(_full_message(trial) or trial.error or "the model is not configured")
+
+
+def _full_message(trial: Trial) -> str | None:
+    try:
+        data = json.loads((Path(trial.trial_dir) / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    message = ((data.get("exception_info") or {}).get("exception_message") or "").strip()
+    return f"task {trial.task}: {message}" if message else None
