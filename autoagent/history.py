@@ -37,7 +37,9 @@ class History:
             input=input, say=self.say, retry=check,
         )  # fmt: skip
         if check and completed.returncode != 0:
-            raise GitError(f"git {' '.join(args)}: {completed.stderr.strip()}")
+            raise GitError(f"git {' '.join(args)} failed in {self.root} and kept failing: "
+                           f"{' '.join(completed.stderr.split())} Repair the repository, then run "
+                           "again: the ledger is intact and the run resumes.")  # fmt: skip
         return completed.stdout if raw else completed.stdout.strip()
 
     def head(self) -> str:

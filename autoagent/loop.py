@@ -14,7 +14,6 @@ a committed candidate is evaluated again, an unfinished proposal is thrown away.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import os
 import time
 from collections.abc import Callable
@@ -26,19 +25,20 @@ from autoagent.evaluate import EvalResult, evaluate
 from autoagent.evaluate.job import JobFailed, Worker
 from autoagent.evaluate.results import Trial
 from autoagent.evaluate.tasks import TaskRef
-from autoagent.evaluate.infra import ConfigurationFailed, unmeasured
+from autoagent.evaluate.infra import MOST_IN_A_ROW, ConfigurationFailed, Unmeasured, harness_failure, outage, unmeasured
 from autoagent.history import GitError, History
-from autoagent.ledger import TASK_PASS, Experiment, Ledger, now
+from autoagent.ledger import Experiment, Ledger, now
 from autoagent.live import LiveStatus
 from autoagent.meta import agent as meta_agent
 from autoagent.meta import brief, claude_code
 from autoagent.meta.tools import MetaTools
+from autoagent.scoring import outcomes, rewards_by_task, score, smoke_task
 from autoagent.splits import choose
 from autoagent.strategies import acceptance
 from autoagent.strategies import gate as gates
 from autoagent.strategies.budget import Budget
 from autoagent.strategies.gate import Gate, complexity
-from autoagent.strategies.stats import Outcomes, baseline_note, mean, noise_floor
+from autoagent.strategies.stats import Outcomes, baseline_note, noise_floor
 from autoagent.workspace import AGENT_IMPORT_PATH, Workspace
 
 
@@ -172,25 +172,20 @@ class Loop:
                 raise
             self._interrupted("stopped by the user (Ctrl-C)")
             return self._stop("stopped by the user")
-        except GitError as error:  # after its retries: git itself is broken here
-            message = " ".join(str(error).split())
-            self.ledger.note("stop", reason=message)
-            raise RunError(f"git failed in {self.ws.root} and kept failing: {message} Repair the "
-                           "repository, then run again: the ledger is intact and the run resumes.") from None  # fmt: skip
-        except ConfigurationFailed as error:
+        except (GitError, ConfigurationFailed) as error:  # git broken past its retries; a model that cannot work
             self.ledger.note("stop", reason=str(error))
-            raise RunError(f"The model cannot work as configured: {error}") from None
+            raise RunError(str(error)) from None
 
     async def _run(self) -> str:
         pending = self.recover()
         failures = 0  # in a row: unmeasured baselines, then failed proposals and unmeasured evaluations
         while not any(e.status == "baseline" for e in self.ledger.experiments()):
-            if failures >= MAX_UNMEASURED:
+            if failures >= MOST_IN_A_ROW:
                 return self._stop(f"the baseline could not be measured {failures} times in a row (see the log)")
             await self._wait(failures)
             try:
                 stopped = await self.baseline()
-            except _Unmeasured:
+            except Unmeasured:
                 failures += 1
                 continue
             if stopped:
@@ -198,7 +193,7 @@ class Loop:
         if pending is not None:
             self.report(f"experiment {pending.id}: the run stopped during it; evaluating it again")
         failures = unmeasured = 0
-        while not (reason := self.exhausted() or _outage(unmeasured)):
+        while not (reason := self.exhausted() or outage(unmeasured)):
             await self._wait(failures)
             try:
                 if pending is not None:  # a candidate committed but not judged yet
@@ -211,7 +206,7 @@ class Loop:
                     if pending is None:  # recorded; wait (longer each time) and ask again
                         failures += 1
                         continue
-            except _Unmeasured:  # recorded; the same candidate is evaluated again after a wait
+            except Unmeasured:  # recorded; the same candidate is evaluated again after a wait
                 failures, unmeasured = failures + 1, unmeasured + 1
                 continue
             pending, failures, unmeasured = None, 0, 0
@@ -232,15 +227,16 @@ class Loop:
             async with Worker(self.ws.root, self.settings.model) as worker:
                 await self._run_tasks(experiment, worker, {t: attempts for t in self.splits.search + self.splits.held_out})
         except _Stop as stop:  # the budget ran out: recorded, and the next run starts the baseline again
-            self._score(experiment)
+            score(experiment, self.splits)
             self._finish(experiment, "interrupted", stop.reason)
             return stop.reason
-        except _Unmeasured as unmeasured:  # an outage is no starting point: recorded, tried again
-            self._finish(experiment, "interrupted", f"not a starting point: {unmeasured.reason}")
-            raise
+        except (Unmeasured, JobFailed) as error:  # an outage is no starting point: recorded, tried again
+            why = error.reason if isinstance(error, Unmeasured) else f"its worker process died twice: {error}"
+            self._finish(experiment, "interrupted", f"not a starting point: {why}")
+            raise Unmeasured(why) from None
         experiment.timings["evaluate"] = time.monotonic() - started
-        self._score(experiment)
-        floor = noise_floor(self._outcomes(experiment), self.splits.search) if attempts > 1 else None
+        score(experiment, self.splits)
+        floor = noise_floor(outcomes(experiment), self.splits.search) if attempts > 1 else None
         experiment.noise_floor = floor
         self._finish(experiment, "baseline", baseline_note(floor))
 
@@ -308,10 +304,10 @@ class Loop:
         started = time.monotonic()
         try:
             if not gate.staged:  # the reference rule runs everything at once: smoke-test it first
-                await self._run_tasks(experiment, worker, {self._smoke_task(parent): 1}, label="smoke")
+                await self._run_tasks(experiment, worker, {smoke_task(parent, self.splits.search): 1}, label="smoke")
             self.report(f"experiment {experiment.id}: evaluating ({gate.name} gate)", "evaluating")
             judgment = await acceptance.judge(
-                gate=gate, parent=self._outcomes(parent),
+                gate=gate, parent=outcomes(parent),
                 run=lambda wanted: self._run_tasks(experiment, worker, wanted),
                 search=self.splits.search, held_out=self.splits.held_out,
                 expected=experiment.expected_flips, attempts=self.settings.attempts,
@@ -324,13 +320,13 @@ class Loop:
         except _Stop as stop:
             experiment.timings["evaluate"] = time.monotonic() - started
             experiment.public_reason = stop.reason
-            self._score(experiment, parent)
+            score(experiment, self.splits, parent)
             return self._reject(experiment, stop.status, stop.reason)
         except JobFailed as error:  # the candidate took its worker process down, twice
             experiment.timings["evaluate"] = time.monotonic() - started
-            self._score(experiment, parent)
+            score(experiment, self.splits, parent)
             return self._reject(experiment, "crash", f"the evaluation failed: {error}")
-        except _Unmeasured as unmeasured:  # an outage judges nothing: the candidate waits its turn
+        except Unmeasured as unmeasured:  # an outage judges nothing: the candidate waits its turn
             self.history.restore()
             experiment.trials, experiment.job_dirs, experiment.timings = [], [], {}
             experiment.reason = f"to be evaluated again: {unmeasured.reason}"
@@ -340,7 +336,7 @@ class Loop:
         experiment.timings["evaluate"] = time.monotonic() - started
         experiment.runs, experiment.saved = judgment.runs, judgment.saved
         experiment.public_reason = judgment.visible_reason()
-        self._score(experiment, parent)
+        score(experiment, self.splits, parent)
         if judgment.saved:
             judgment.reason += f" ({judgment.runs} trials run, {judgment.saved} saved)"
         if judgment.status == "keep":
@@ -363,20 +359,15 @@ class Loop:
                     f"on {tasks_n} task{'s' * (tasks_n != 1)}")  # fmt: skip
         for attempts in sorted(set(wanted.values())):
             names = [t for t, n in wanted.items() if n == attempts]
-            try:
-                result = await self.evaluate(experiment, self._refs(names), label, worker, attempts)
-            except JobFailed as error:  # its worker died, then a second one: the harness's own doing,
-                if experiment.id > 0:  # unless it is the user's own harness
-                    raise
-                raise _Unmeasured(f"the evaluation's worker process died twice ({error})") from None
+            result = await self.evaluate(experiment, self._refs(names), label, worker, attempts)
             trials += result.trials
             experiment.trials += [{**asdict(t), "label": label} for t in result.trials]  # kept on a stop too
             if result.errors.get("budget"):
                 raise _Stop("interrupted", "the budget ran out during the evaluation")
         if reason := unmeasured(trials):
-            raise _Unmeasured(reason)
+            raise Unmeasured(reason)
         if first and experiment.id > 0:
-            problem = _harness_failure(trials)
+            problem = harness_failure(trials)
             if problem:
                 raise _Stop("crash", f"the harness broke: {problem}")
         for trial in trials if experiment.id > 0 else []:  # the baseline is the user's own harness
@@ -385,10 +376,7 @@ class Loop:
                 seen = trial.task in self.splits.search  # never name a task the meta-agent may not see
                 where = f"on {trial.task} (see {trial.trial_dir})" if seen else "on a held-out task"
                 raise _Stop("rejected", f"reward hacking: {where} the agent {touched}")
-        outcomes: Outcomes = {}
-        for trial in trials:
-            outcomes.setdefault(trial.task, []).append(trial.reward)
-        return outcomes
+        return rewards_by_task(trials)
 
     async def evaluate(self, experiment: Experiment, tasks: list[TaskRef], label: str,
                        worker: Worker, attempts: int) -> EvalResult:  # fmt: skip
@@ -417,35 +405,6 @@ class Loop:
             job_env={spend.EXPERIMENT_ENV: str(experiment_id)},
         )  # fmt: skip
         return f"spot-{number}", result.trials
-
-    def _outcomes(self, experiment: Experiment) -> Outcomes:
-        """Rewards by task, of every attempt that counts (a smoke run does not)."""
-        outcomes: Outcomes = {}
-        for trial in experiment.trials:
-            if trial.get("label") != "smoke":
-                outcomes.setdefault(trial["task"], []).append(trial["reward"])
-        return outcomes
-
-    def _score(self, experiment: Experiment, parent: Experiment | None = None) -> None:
-        """Scores on the search tasks it ran; flips and prediction hits against the parent."""
-        outcomes = self._outcomes(experiment)
-        search = [t for t in self.splits.search if t in outcomes]
-        experiment.task_scores = {t: mean(rewards) for t, rewards in outcomes.items()}
-        experiment.total = len(search)
-        experiment.passed = sum(experiment.task_scores[t] >= TASK_PASS for t in search)
-        rewards = [r for t in search for r in outcomes[t]]
-        experiment.avg_score = mean(rewards) if rewards else None
-        held = [t for t in self.splits.held_out if t in outcomes]
-        if held:
-            experiment.held_out = {"passed": sum(experiment.task_scores[t] >= TASK_PASS for t in held), "total": len(held)}
-        if parent is not None:
-            before = {t for t, s in parent.task_scores.items() if s >= TASK_PASS}
-            after = {t for t, s in experiment.task_scores.items() if s >= TASK_PASS}
-            ran = set(experiment.task_scores)
-            experiment.flips = {"fixed": sorted(after - before), "broken": sorted((before & ran) - after)}
-            if experiment.expected_flips:
-                hits = set(experiment.expected_flips) & set(experiment.flips["fixed"])
-                experiment.hit_rate = len(hits) / len(experiment.expected_flips)
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -555,29 +514,6 @@ class Loop:
         baseline = next(e for e in self.ledger.experiments() if e.status == "baseline")
         return self.history.show(baseline.commit, "agent.py")
 
-    def _smoke_task(self, parent: Experiment) -> str:
-        """A task the parent passes, if any: a candidate that breaks it is broken."""
-        passed = [t for t in self.splits.search if parent.task_scores.get(t, 0.0) >= 1.0]
-        return (passed or self.splits.search)[0]
-
-
-MAX_UNMEASURED = 5  # evaluations in a row that were mostly infrastructure errors: an outage
-
-
-def _outage(unmeasured: int) -> str | None:
-    if unmeasured < MAX_UNMEASURED:
-        return None
-    return (f"{unmeasured} evaluations in a row were mostly infrastructure errors (see the log); "
-            "the candidate is evaluated again when the run resumes")  # fmt: skip
-
-
-class _Unmeasured(Exception):
-    """Most trials of an evaluation failed for infrastructure reasons: it measured nothing."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
 
 class _Stop(Exception):
     """An evaluation cut short: the status to record and why."""
@@ -585,14 +521,3 @@ class _Stop(Exception):
     def __init__(self, status: str, reason: str) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
-
-
-def _harness_failure(trials: list[Trial]) -> str | None:
-    """Did the harness itself break (a Python error, no trace), rather than fail the task?"""
-    for trial in trials:
-        kind = (trial.error or "").split(":")[0]
-        if trial.category == "agent" and isinstance(getattr(builtins, kind, None), type):
-            return f"{trial.error} (see {Path(trial.trial_dir) / 'exception.txt'})"
-        if trial.category in (None, "agent") and not (Path(trial.trial_dir) / "agent" / "trajectory.json").exists():
-            return f"the harness wrote no trajectory (see {trial.trial_dir})"
-    return None

@@ -98,7 +98,7 @@ def test_a_lock_a_live_git_holds_is_left_alone_and_the_run_stops_with_a_message(
     busy_git.chmod(0o755)
     holder = subprocess.Popen([str(busy_git), "300"], cwd=ws.root)
     try:
-        with pytest.raises(RunError, match="git failed in .* kept failing.*index.lock.*the run resumes"):
+        with pytest.raises(RunError, match="git add .* failed in .* kept failing.*index.lock.*the run resumes"):
             run(ws, budget=Budget(iterations=1), **options)
     finally:
         holder.kill()
