@@ -8,8 +8,8 @@ OpenAI-compatible server on 127.0.0.1 that replays the bundled scripts (the task
 scripted/examples; the meta-agent: one small harness edit per experiment) and injects, by
 request number: 429s, 500s, hangs (no answer for --hang-sec, then the connection drops) and
 empty replies (`choices: []`). Besides: a worker process killed every --kill-worker-sec, a
-stale .git/index.lock planted every --lock-sec, and the whole run SIGKILLed and resumed
-after every --kill-run-every decided experiments.
+stale .git/index.lock planted every --lock-sec, and the whole run SIGKILLed (in the middle
+of an evaluation) and resumed after every --kill-run-every decided experiments.
 
 It reports experiments decided, faults injected and survived (a fault is survived when the
 run went on deciding after it: the run never exited on its own before the deadline), ledger
@@ -142,6 +142,13 @@ def decided(root: Path) -> dict[int, str]:
     return {e.id: e.status for e in Ledger(root).experiments() if e.final and e.id > 0 and e.status != "interrupted"}
 
 
+def phase(root: Path) -> str | None:
+    try:
+        return json.loads((root / ".autoagent" / "live.json").read_text()).get("phase")
+    except (OSError, ValueError):
+        return None
+
+
 def kill_a_worker(run: subprocess.Popen) -> bool:
     """SIGKILL one evaluation worker of `run`, as the OOM killer or an operator might."""
     for entry in Path("/proc").iterdir():
@@ -179,7 +186,8 @@ def soak(root: Path, server: FaultyServer, seconds: float, args, env: dict) -> d
                 (ws.root / ".git" / "index.lock").touch()  # as a git killed mid-command leaves it
                 counts["stale git lock"] += 1
                 next_lock = now + args.lock_sec
-            if args.kill_run_every and len(decided(ws.root)) - at_start >= args.kill_run_every:
+            due = args.kill_run_every and len(decided(ws.root)) - at_start >= args.kill_run_every
+            if due and phase(ws.root) == "evaluating":  # the hard case: in the middle of an evaluation
                 before = decided(ws.root)
                 os.killpg(run.pid, signal.SIGKILL)
                 run.wait()

@@ -115,7 +115,7 @@ def test_a_baseline_of_infrastructure_errors_is_no_starting_point(tmp_path, scri
     lines: list[str] = []
     reason = run(ws, lines, meta_model="scripted/examples", include=["never-healthy"], retry_wait_sec=0.01,
                  budget=Budget(iterations=3))  # fmt: skip
-    assert "the baseline could not be measured 5 times in a row" in reason
+    assert "the baseline could not be measured 8 times in a row" in reason
     [baseline] = Ledger(ws.root).experiments()
     assert baseline.status == "interrupted"
     assert "not a starting point: 2 of 2 trials were infrastructure errors" in baseline.reason
@@ -131,10 +131,10 @@ def test_a_candidate_evaluation_of_infrastructure_errors_is_not_judged(tmp_path,
     lines: list[str] = []
     reason = run(ws, lines, meta_model="scripted/meta", include=["hello-file"], retry_wait_sec=0.01,
                  budget=Budget(iterations=1), baseline_attempts=1)  # fmt: skip
-    assert "5 evaluations in a row were mostly infrastructure errors" in reason
+    assert "8 evaluations in a row were mostly infrastructure errors" in reason
     candidate = Ledger(ws.root).experiments()[1]
     assert candidate.status == "running" and "to be evaluated again" in candidate.reason
-    assert sum("experiment 1: not judged" in line for line in lines) == 5
+    assert sum("experiment 1: not judged" in line for line in lines) == 8
     assert "ModelUnavailableError" not in ws.harness.read_text()  # the best harness is back
     assert_ledger_agrees(ws.root)
 

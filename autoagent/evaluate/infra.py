@@ -14,7 +14,7 @@ from pathlib import Path
 from autoagent.evaluate.results import Trial
 
 MOSTLY = 0.5  # more than this share of infrastructure errors: not a measurement
-MOST_IN_A_ROW = 5  # evaluations in a row that measured nothing: an outage; the run stops
+MOST_IN_A_ROW = 8  # evaluations in a row that measured nothing (waits of 30 s doubling: ~35 min): stop
 
 
 class ConfigurationFailed(ValueError):
