@@ -8,7 +8,9 @@
 
 The ledger is written before the workspace is changed, and the workspace is put
 back in order when a run starts (`recover`), so a run killed at any point resumes:
-a committed candidate is evaluated again, an unfinished proposal is thrown away.
+a committed candidate is evaluated again, an unfinished proposal is set aside as a patch.
+An evaluation that is mostly infrastructure errors measures nothing (evaluate/infra.py):
+the baseline is tried again, a candidate is evaluated again later, never judged on it.
 """
 
 from __future__ import annotations
