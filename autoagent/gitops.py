@@ -14,6 +14,9 @@ from pathlib import Path
 ATTEMPTS = 4
 WAIT_SEC = 0.5  # doubles after each failure
 STALE_LOCK = re.compile(r"Unable to create '([^']+\.lock)': File exists")
+# Answers, not faults: asking again gives the same answer.
+NOT_FOUND = re.compile(r"unknown revision|bad revision|bad object|[Nn]ot a valid object name|invalid object name|does not exist in|"
+                       r"exists on disk, but not in|did not match any file")  # fmt: skip
 
 
 def run(root: Path, args: list[str], *, input: str | None = None,
@@ -22,7 +25,7 @@ def run(root: Path, args: list[str], *, input: str | None = None,
     it is returned."""
     for attempt in range(ATTEMPTS if retry else 1):
         completed = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, input=input)
-        if completed.returncode == 0 or attempt == ATTEMPTS - 1 or not retry:
+        if completed.returncode == 0 or attempt == ATTEMPTS - 1 or not retry or NOT_FOUND.search(completed.stderr):
             return completed
         lock = STALE_LOCK.search(completed.stderr)
         if lock and clear_stale_lock(Path(lock.group(1)), root) and say is not None:
