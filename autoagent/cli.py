@@ -21,6 +21,7 @@ from autoagent.config import ConfigError, check_models
 from autoagent.evaluate import check as check_tasks
 from autoagent.evaluate import evaluate
 from autoagent.evaluate.job import JobFailed
+from autoagent.evaluate.infra import ConfigurationFailed
 from autoagent.evaluate.tasks import discover, select
 from autoagent.faults import ModelConfigurationError, ModelUnavailableError
 from autoagent.guard import import_problem
@@ -563,7 +564,7 @@ def test_command(
     with display.trial_progress(len(chosen) * config.run.attempts, "test split") as on_event:
         try:
             result = asyncio.run(sealed.score(workspace, chosen, force=force, on_event=on_event))
-        except sealed.Refused as error:
+        except (sealed.Refused, ConfigurationFailed) as error:
             raise fail(str(error)) from None
     display.console.print(display.eval_table(result, "the sealed test split"))
     display.console.print(display.eval_summary(result))

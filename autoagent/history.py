@@ -9,10 +9,12 @@ a human may edit program.md or anything else while a run goes on.
 
 from __future__ import annotations
 
-import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from autoagent import gitops
 
 HARNESS_FILES = ("agent.py", ".agent")
 CANDIDATES = "refs/autoagent/candidates"
@@ -26,13 +28,18 @@ class GitError(RuntimeError):
 class History:
     root: Path
 
+    say: Callable[[str], None] | None = None  # where a cleared lock is reported
+
     def git(self, *args: str, check: bool = True, input: str | None = None, raw: bool = False) -> str:
-        completed = subprocess.run(
-            ["git", "-c", "user.name=AutoAgent", "-c", "user.email=autoagent@localhost", *args],
-            cwd=self.root, capture_output=True, text=True, input=input,
+        """Run git; when `check`, a failure is retried (see gitops) before it raises GitError."""
+        completed = gitops.run(
+            self.root, ["-c", "user.name=AutoAgent", "-c", "user.email=autoagent@localhost", *args],
+            input=input, say=self.say, retry=check,
         )  # fmt: skip
         if check and completed.returncode != 0:
-            raise GitError(f"git {' '.join(args)}: {completed.stderr.strip()}")
+            raise GitError(f"git {' '.join(args)} failed in {self.root} and kept failing: "
+                           f"{' '.join(completed.stderr.split())} Repair the repository, then run "
+                           "again: the ledger is intact and the run resumes.")  # fmt: skip
         return completed.stdout if raw else completed.stdout.strip()
 
     def head(self) -> str:

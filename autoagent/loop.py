@@ -8,13 +8,14 @@
 
 The ledger is written before the workspace is changed, and the workspace is put
 back in order when a run starts (`recover`), so a run killed at any point resumes:
-a committed candidate is evaluated again, an unfinished proposal is thrown away.
+a committed candidate is evaluated again, an unfinished proposal is set aside as a patch.
+An evaluation that is mostly infrastructure errors measures nothing (evaluate/infra.py):
+the baseline is tried again, a candidate is evaluated again later, never judged on it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import os
 import time
 from collections.abc import Callable
@@ -26,18 +27,20 @@ from autoagent.evaluate import EvalResult, evaluate
 from autoagent.evaluate.job import JobFailed, Worker
 from autoagent.evaluate.results import Trial
 from autoagent.evaluate.tasks import TaskRef
-from autoagent.history import History
-from autoagent.ledger import TASK_PASS, Experiment, Ledger, now
+from autoagent.evaluate.infra import MOST_IN_A_ROW, ConfigurationFailed, Unmeasured, harness_failure, outage, unmeasured
+from autoagent.history import GitError, History
+from autoagent.ledger import Experiment, Ledger, now
 from autoagent.live import LiveStatus
 from autoagent.meta import agent as meta_agent
 from autoagent.meta import brief, claude_code
 from autoagent.meta.tools import MetaTools
+from autoagent.scoring import outcomes, rewards_by_task, score, smoke_task
 from autoagent.splits import choose
 from autoagent.strategies import acceptance, cheaper
 from autoagent.strategies import gate as gates
 from autoagent.strategies.budget import Budget
 from autoagent.strategies.gate import Gate, complexity
-from autoagent.strategies.stats import Outcomes, mean, noise_floor
+from autoagent.strategies.stats import Outcomes, baseline_note, noise_floor
 from autoagent.workspace import AGENT_IMPORT_PATH, Workspace
 
 
@@ -114,7 +117,7 @@ class Loop:
         budget = settings.budget
         self.live = LiveStatus(budget={"iterations": budget.iterations, "hours": budget.hours, "usd": budget.usd})
         self.ledger = Ledger(workspace.root)
-        self.history = History(workspace.root)
+        self.history = History(workspace.root, say=lambda line: self.report(line))
         self.meter = spend.Meter(workspace.root / ".autoagent" / "spend.jsonl")
         try:
             self.tasks, self.splits = choose(workspace.ensure_tasks(), settings.include, settings.exclude,
@@ -165,42 +168,52 @@ class Loop:
         if not self.tasks:
             raise RunError(f"No tasks in {self.ws.tasks_dir} after the include/exclude filters")
         self._point_processes_at_the_meter()
-        pending = self.recover()
         try:
-            if not any(e.status == "baseline" for e in self.ledger.experiments()):
-                stopped = await self.baseline()
-                if stopped:
-                    self.ledger.note("stop", reason=stopped)
-                    self.update(phase="stopped", last=f"stopped: {stopped}")
-                    return stopped
-            if pending is not None:
-                self.report(f"experiment {pending.id}: the run stopped during it; evaluating it again")
-                await self.judge(pending)
-            failures = 0
-            while True:
-                reason = self.exhausted()
-                if reason:
-                    self.ledger.note("stop", reason=reason)
-                    self.update(phase="stopped", last=f"stopped: {reason}")
-                    return reason
-                async with Worker(self.ws.root, self.settings.model) as worker:
-                    await worker.start(self.ws.jobs_dir)  # it warms up while the meta-agent works
-                    candidate = await self.propose()
-                    if candidate is not None:
-                        await self.judge(candidate, worker)
-                if candidate is None:  # recorded; wait (longer each time) and ask again
-                    failures += 1
-                    self.update(phase="waiting")
-                    await asyncio.sleep(min(600.0, self.settings.retry_wait_sec * 2 ** (failures - 1)))
-                else:
-                    failures = 0
+            return await self._run()
         except asyncio.CancelledError:
             if not self.stop_requested:
                 raise
             self._interrupted("stopped by the user (Ctrl-C)")
-            self.ledger.note("stop", reason="stopped by the user")
-            self.update(phase="stopped", last="stopped: stopped by the user")
-            return "stopped by the user"
+            return self._stop("stopped by the user")
+        except (GitError, ConfigurationFailed) as error:  # git broken past its retries; a model that cannot work
+            self.ledger.note("stop", reason=str(error))
+            raise RunError(str(error)) from None
+
+    async def _run(self) -> str:
+        pending = self.recover()
+        failures = 0  # in a row: unmeasured baselines, then failed proposals and unmeasured evaluations
+        while not any(e.status == "baseline" for e in self.ledger.experiments()):
+            if failures >= MOST_IN_A_ROW:
+                return self._stop(f"the baseline could not be measured {failures} times in a row (see the log)")
+            await self._wait(failures)
+            try:
+                stopped = await self.baseline()
+            except Unmeasured:
+                failures += 1
+                continue
+            if stopped:
+                return self._stop(stopped)
+        if pending is not None:
+            self.report(f"experiment {pending.id}: the run stopped during it; evaluating it again")
+        failures = unmeasured = 0
+        while not (reason := self.exhausted() or outage(unmeasured)):
+            await self._wait(failures)
+            try:
+                if pending is not None:  # a candidate committed but not judged yet
+                    await self.judge(pending)
+                else:
+                    async with Worker(self.ws.root, self.settings.model) as worker:
+                        await worker.start(self.ws.jobs_dir)  # it warms up while the meta-agent works
+                        if (pending := await self.propose()) is not None:
+                            await self.judge(pending, worker)
+                    if pending is None:  # recorded; wait (longer each time) and ask again
+                        failures += 1
+                        continue
+            except Unmeasured:  # recorded; the same candidate is evaluated again after a wait
+                failures, unmeasured = failures + 1, unmeasured + 1
+                continue
+            pending, failures, unmeasured = None, 0, 0
+        return self._stop(reason)
 
     async def baseline(self) -> str | None:
         """Evaluate the harness as it is (experiment 0); why it stopped short, if it did."""
@@ -215,17 +228,20 @@ class Loop:
         attempts = max(self.settings.baseline_attempts, self.settings.attempts)
         try:
             async with Worker(self.ws.root, self.settings.model) as worker:
-                await self._run(experiment, worker, {t: attempts for t in self.splits.search + self.splits.held_out})
+                await self._run_tasks(experiment, worker, {t: attempts for t in self.splits.search + self.splits.held_out})
         except _Stop as stop:  # the budget ran out: recorded, and the next run starts the baseline again
             self._score(experiment)
             self._finish(experiment, "interrupted", stop.reason)
             return stop.reason
+        except (Unmeasured, JobFailed) as error:  # an outage is no starting point: recorded, tried again
+            why = error.reason if isinstance(error, Unmeasured) else f"its worker process died twice: {error}"
+            self._finish(experiment, "interrupted", f"not a starting point: {why}")
+            raise Unmeasured(why) from None
         experiment.timings["evaluate"] = time.monotonic() - started
         self._score(experiment)
-        floor = noise_floor(self._outcomes(experiment), self.splits.search)
+        floor = noise_floor(outcomes(experiment), self.splits.search) if attempts > 1 else None
         experiment.noise_floor = floor
-        self._finish(experiment, "baseline", f"the starting point; two runs of it differ by about "
-                                             f"{floor:.1f} tasks by chance (the noise floor)")  # fmt: skip
+        self._finish(experiment, "baseline", baseline_note(floor))
 
     async def propose(self) -> Experiment | None:
         """Ask the meta-agent for a candidate and commit it; None when it does not deliver."""
@@ -291,11 +307,11 @@ class Loop:
         started = time.monotonic()
         try:
             if not gate.staged:  # the reference rule runs everything at once: smoke-test it first
-                await self._run(experiment, worker, {self._smoke_task(parent): 1}, label="smoke")
+                await self._run_tasks(experiment, worker, {smoke_task(parent, self.splits.search): 1}, label="smoke")
             self.report(f"experiment {experiment.id}: evaluating ({gate.name} gate)", "evaluating")
             judgment = await acceptance.judge(
-                gate=gate, parent=self._outcomes(parent),
-                run=lambda wanted: self._run(experiment, worker, wanted),
+                gate=gate, parent=outcomes(parent),
+                run=lambda wanted: self._run_tasks(experiment, worker, wanted),
                 search=self.splits.search, held_out=self.splits.held_out,
                 expected=experiment.expected_flips, attempts=self.settings.attempts,
                 simpler=complexity(self.ws.harness.read_text()).simpler_than(
@@ -310,10 +326,17 @@ class Loop:
             experiment.public_reason = stop.reason
             self._score(experiment, parent)
             return self._reject(experiment, stop.status, stop.reason)
-        except JobFailed as error:  # e.g. the candidate took its worker process down with it
+        except JobFailed as error:  # the candidate took its worker process down, twice
             experiment.timings["evaluate"] = time.monotonic() - started
             self._score(experiment, parent)
             return self._reject(experiment, "crash", f"the evaluation failed: {error}")
+        except Unmeasured as unmeasured:  # an outage judges nothing: the candidate waits its turn
+            self.history.restore()
+            experiment.trials, experiment.job_dirs, experiment.timings = [], [], {}
+            experiment.reason = f"to be evaluated again: {unmeasured.reason}"
+            self.ledger.save(experiment)
+            self.report(f"experiment {experiment.id}: not judged, {unmeasured.reason}; it is evaluated again later")
+            raise
         experiment.timings["evaluate"] = time.monotonic() - started
         experiment.runs, experiment.saved, experiment.kept_as = judgment.runs, judgment.saved, judgment.basis
         experiment.public_reason = judgment.visible_reason()
@@ -328,7 +351,7 @@ class Loop:
 
     # -- evaluation -----------------------------------------------------------------
 
-    async def _run(self, experiment: Experiment, worker: Worker, wanted: dict[str, int],
+    async def _run_tasks(self, experiment: Experiment, worker: Worker, wanted: dict[str, int],
                    label: str = "eval") -> Outcomes:  # fmt: skip
         """Run tasks (task -> attempts) for an experiment; record the trials; stop early on a
         harness that breaks, a trace that touches the verifier's files, or a spent budget."""
@@ -345,8 +368,10 @@ class Loop:
             experiment.trials += [{**asdict(t), "label": label} for t in result.trials]  # kept on a stop too
             if result.errors.get("budget"):
                 raise _Stop("interrupted", "the budget ran out during the evaluation")
+        if reason := unmeasured(trials):
+            raise Unmeasured(reason)
         if first and experiment.id > 0:
-            problem = _harness_failure(trials)
+            problem = harness_failure(trials)
             if problem:
                 raise _Stop("crash", f"the harness broke: {problem}")
         for trial in trials if experiment.id > 0 else []:  # the baseline is the user's own harness
@@ -355,19 +380,22 @@ class Loop:
                 seen = trial.task in self.splits.search  # never name a task the meta-agent may not see
                 where = f"on {trial.task} (see {trial.trial_dir})" if seen else "on a held-out task"
                 raise _Stop("rejected", f"reward hacking: {where} the agent {touched}")
-        outcomes: Outcomes = {}
-        for trial in trials:
-            outcomes.setdefault(trial.task, []).append(trial.reward)
-        return outcomes
+        return rewards_by_task(trials)
 
     async def evaluate(self, experiment: Experiment, tasks: list[TaskRef], label: str,
                        worker: Worker, attempts: int) -> EvalResult:  # fmt: skip
-        result = await evaluate(
-            self.ws.tasks_dir, AGENT_IMPORT_PATH, **self.settings.eval_options(), attempts=attempts,
-            jobs_dir=self.ws.jobs_dir, job_prefix=f"exp{experiment.id}-{label}",
-            tasks=tasks, cwd=self.ws.root, worker=worker, on_event=self._trial_event,
-            job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
+        """Evaluate in `worker`; if that process dies (killed from outside, or by the harness),
+        once more in a new one: only a harness that kills that one too is to blame."""
+        options = dict(
+            **self.settings.eval_options(), attempts=attempts, jobs_dir=self.ws.jobs_dir,
+            job_prefix=f"exp{experiment.id}-{label}", tasks=tasks, cwd=self.ws.root,
+            on_event=self._trial_event, job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
         )  # fmt: skip
+        try:
+            result = await evaluate(self.ws.tasks_dir, AGENT_IMPORT_PATH, worker=worker, **options)
+        except JobFailed as error:
+            self.report(f"experiment {experiment.id}: {str(error).splitlines()[0]}; running it again in a new worker")
+            result = await evaluate(self.ws.tasks_dir, AGENT_IMPORT_PATH, **options)
         experiment.job_dirs += result.job_dirs
         return result
 
@@ -382,38 +410,10 @@ class Loop:
         )  # fmt: skip
         return f"spot-{number}", result.trials
 
-    def _outcomes(self, experiment: Experiment) -> Outcomes:
-        """Rewards by task, of every attempt that counts (a smoke run does not)."""
-        outcomes: Outcomes = {}
-        for trial in experiment.trials:
-            if trial.get("label") != "smoke":
-                outcomes.setdefault(trial["task"], []).append(trial["reward"])
-        return outcomes
+    # -- bookkeeping -------------------------------------------------------------------
 
     def _score(self, experiment: Experiment, parent: Experiment | None = None) -> None:
-        """Scores on the search tasks it ran; flips and prediction hits against the parent."""
-        outcomes = self._outcomes(experiment)
-        search = [t for t in self.splits.search if t in outcomes]
-        experiment.task_scores = {t: mean(rewards) for t, rewards in outcomes.items()}
-        experiment.total = len(search)
-        experiment.passed = sum(experiment.task_scores[t] >= TASK_PASS for t in search)
-        rewards = [r for t in search for r in outcomes[t]]
-        experiment.avg_score = mean(rewards) if rewards else None
-        experiment.effort = effort.summary(experiment.trials, search, self.settings.cost_measure,
-                                           parent.trials if parent else None)  # fmt: skip
-        held = [t for t in self.splits.held_out if t in outcomes]
-        if held:
-            experiment.held_out = {"passed": sum(experiment.task_scores[t] >= TASK_PASS for t in held), "total": len(held)}
-        if parent is not None:
-            before = {t for t, s in parent.task_scores.items() if s >= TASK_PASS}
-            after = {t for t, s in experiment.task_scores.items() if s >= TASK_PASS}
-            ran = set(experiment.task_scores)
-            experiment.flips = {"fixed": sorted(after - before), "broken": sorted((before & ran) - after)}
-            if experiment.expected_flips:
-                hits = set(experiment.expected_flips) & set(experiment.flips["fixed"])
-                experiment.hit_rate = len(hits) / len(experiment.expected_flips)
-
-    # -- bookkeeping -------------------------------------------------------------------
+        score(experiment, self.splits, parent, self.settings.cost_measure)
 
     def _finish(self, experiment: Experiment, status: str, reason: str) -> None:
         experiment.status, experiment.reason, experiment.finished_at = status, reason, now()
@@ -438,8 +438,24 @@ class Loop:
         running = [e for e in self.ledger.experiments() if not e.final]
         for experiment in running:
             self._reject(experiment, "interrupted", reason)
-        if not running:
-            self.history.restore()
+        if not running:  # stopped during a proposal: its edit is set aside, not lost
+            self._set_aside()
+
+    def _set_aside(self) -> None:
+        if self.history.harness_changed():
+            patch = self.history.set_aside(self.ws.root / ".autoagent" / "set-aside")
+            self.report(f"uncommitted changes to the harness were set aside in {patch}")
+
+    def _stop(self, reason: str) -> str:
+        self.ledger.note("stop", reason=reason)
+        self.update(phase="stopped", last=f"stopped: {reason}")
+        return reason
+
+    async def _wait(self, failures: int) -> None:
+        """After `failures` in a row, wait longer each time (up to 10 minutes)."""
+        if failures:
+            self.update(phase="waiting")
+            await asyncio.sleep(min(600.0, self.settings.retry_wait_sec * 2 ** (failures - 1)))
 
     def recover(self) -> Experiment | None:
         """Make the workspace agree with the ledger; return a committed candidate to redo."""
@@ -470,8 +486,7 @@ class Loop:
                 self.history.git("add", "-A", "--", *self.history.present_harness_files())
                 self.history.git("commit", "-q", "-m", "The harness as autoagent run found it")
             else:  # an unfinished proposal: set it aside, never lose it silently
-                patch = self.history.set_aside(self.ws.root / ".autoagent" / "set-aside")
-                self.report(f"uncommitted changes to the harness were set aside in {patch}")
+                self._set_aside()
         return pending
 
     def exhausted(self) -> str | None:
@@ -504,11 +519,6 @@ class Loop:
         baseline = next(e for e in self.ledger.experiments() if e.status == "baseline")
         return self.history.show(baseline.commit, "agent.py")
 
-    def _smoke_task(self, parent: Experiment) -> str:
-        """A task the parent passes, if any: a candidate that breaks it is broken."""
-        passed = [t for t in self.splits.search if parent.task_scores.get(t, 0.0) >= 1.0]
-        return (passed or self.splits.search)[0]
-
 
 class _Stop(Exception):
     """An evaluation cut short: the status to record and why."""
@@ -516,14 +526,3 @@ class _Stop(Exception):
     def __init__(self, status: str, reason: str) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
-
-
-def _harness_failure(trials: list[Trial]) -> str | None:
-    """Did the harness itself break (a Python error, no trace), rather than fail the task?"""
-    for trial in trials:
-        kind = (trial.error or "").split(":")[0]
-        if trial.category == "agent" and isinstance(getattr(builtins, kind, None), type):
-            return f"{trial.error} (see {Path(trial.trial_dir) / 'exception.txt'})"
-        if trial.category in (None, "agent") and not (Path(trial.trial_dir) / "agent" / "trajectory.json").exists():
-            return f"the harness wrote no trajectory (see {trial.trial_dir})"
-    return None

@@ -39,8 +39,10 @@ async def run(config_path: str, events) -> None:
         record = {"event": event.event.value, "trial": event.trial_name, "task": event.task_name}
         if event.event.value == "end":
             record["trial_dir"] = str(Path(config.jobs_dir) / config.job_name / event.trial_name)
-            rewards = event.result.verifier_result.rewards if event.result.verifier_result else None
-            record["rewards"] = rewards
+            rewards = (event.result.verifier_result.rewards if event.result.verifier_result else None) or {}
+            # For the progress display only: the score is read from the trial's result.json.
+            # A verifier may write a huge reward file; the event line stays small.
+            record["rewards"] = {"reward": rewards["reward"]} if isinstance(rewards.get("reward"), int | float) else None
             info = event.result.exception_info
             record["error"] = info.exception_type if info else None
         events.write(json.dumps(record) + "\n")

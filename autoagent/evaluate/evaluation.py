@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from autoagent.evaluate import job as jobs
+from autoagent.evaluate.infra import check_configuration
+from autoagent.evaluate.precheck import environment_problem
 from autoagent.evaluate.results import Trial, read_job
 from autoagent.evaluate.tasks import TaskRef, discover, select, with_sandbox_problems
 
@@ -129,10 +131,19 @@ async def evaluate(
                 Trial(task.name, "", "", 0.0, f"invalid task: {task.problem}", "task")
                 for _ in range(attempts)
             ]
-    runnable = {task.name: task for task in chosen if task.valid}
-    evaluation = EvalResult(tasks=list(results.values()))
     agent_config = jobs.agent_config(agent, model, agent_kwargs)
     environment_config = jobs.environment_config(environment, environment_kwargs)
+    runnable = {}
+    for task in (task for task in chosen if task.valid):
+        problem = environment_problem(task.path, environment_config, agent_config)
+        if problem:  # that task's error; the job runs the others
+            results[task.name].trials = [
+                Trial(task.name, "", "", 0.0, f"EnvironmentRefused: task {task.name}: {problem}", "environment")
+                for _ in range(attempts)
+            ]
+        else:
+            runnable[task.name] = task
+    evaluation = EvalResult(tasks=list(results.values()))
 
     async with _worker_for(worker, cwd, model) as worker:
         # Round 0 runs every attempt; later rounds rerun only infrastructure failures.
@@ -167,6 +178,7 @@ async def evaluate(
                 else:
                     results[trial.task].trials.append(trial)
             pending = list(retry.items())
+    check_configuration(evaluation.trials)  # a model that cannot work: stop, judge nothing
     for task in results.values():  # a trial that never wrote a result did not finish
         missing = attempts - len(task.trials)
         task.trials += [

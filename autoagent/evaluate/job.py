@@ -162,7 +162,13 @@ class Worker:
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb")
         )
         try:
-            while line := await reader.readline():
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # a line over the limit: dropped (its tail fails to parse)
+                    continue
+                if not line:
+                    break
                 try:
                     event = json.loads(line)
                 except json.JSONDecodeError:

@@ -27,13 +27,18 @@ INFRA = {
     "Timeout", "APIError", "ApiError", "ApiRateLimitError", "ApiInternalServerError",
     "ApiOverloadedError", "ApiConnectionError", "ApiConnectionClosedError",
     "NetworkConnectionError", "UnknownApiError",
+    "ModelUnavailableError",  # autoagent.faults: a provider still failing after its retries
 }  # fmt: skip
+# A model that cannot work as configured (no key, unknown model): the run stops, nothing is judged.
+CONFIGURATION = "ModelConfigurationError"
 # The task cannot run on this host as written: retrying will not help.
 ENVIRONMENT = {"SandboxUnavailableError", "BuildError", "UnsupportedDockerfile"}
 VERIFIER = {
-    "RewardFileNotFoundError", "RewardFileEmptyError", "VerifierOutputParseError",
+    "InvalidReward", "RewardFileNotFoundError", "RewardFileEmptyError", "VerifierOutputParseError",
     "VerifierTimeoutError",
 }  # fmt: skip
+MAX_REWARD_FILE = 64 * 2**10  # a reward file beyond this is the verifier's error, not a score
+MAX_REWARD_KEYS = 100
 HUGE_LOG = 10 * 2**20  # verifier output beyond this is cut to its head and tail
 KEEP = 2**20
 
@@ -51,6 +56,8 @@ def category(exception_type: str | None) -> str | None:
         return "cancelled"
     if exception_type == "BudgetExceededError":
         return "budget"
+    if exception_type == CONFIGURATION:
+        return "configuration"
     return "agent"
 
 
@@ -88,12 +95,18 @@ def read_trial(trial_dir: Path) -> Trial:
     info = data.get("exception_info")
     error_type = info["exception_type"] if info else None
     rewards = (data.get("verifier_result") or {}).get("rewards") or {}
+    task = Path(task_path).name
+    counts = not error_type or policy_for(error_type).has_valid_reward
+    bad_reward = _reward_problem(task, trial_dir, rewards) if counts else None
+    if bad_reward:  # the verifier's error: this trial's, named, never a score
+        info = {"exception_type": "InvalidReward", "exception_message": bad_reward}
+        error_type, rewards = "InvalidReward", {}
     reward = _reward(rewards)
     if error_type and not policy_for(error_type).has_valid_reward:
         reward = 0.0
     agent = data.get("agent_result") or {}
     trial = Trial(
-        task=Path(task_path).name,
+        task=task,
         trial_name=data["trial_name"],
         trial_dir=str(trial_dir),
         reward=reward,
@@ -126,6 +139,21 @@ def _reward(rewards: dict) -> float:
     if "reward" in rewards:
         return float(rewards["reward"])
     return sum(float(v) for v in rewards.values()) / len(rewards)
+
+
+def _reward_problem(task: str, trial_dir: Path, rewards: dict) -> str | None:
+    """Why the verifier's rewards cannot be a score (too big, out of [0, 1]); None if they can."""
+    for name in ("reward.json", "reward.txt"):
+        file = trial_dir / "verifier" / name
+        if file.exists() and file.stat().st_size > MAX_REWARD_FILE:
+            return (f"task {task}: its verifier wrote a {file.stat().st_size / 2**10:.0f} KiB {name} "
+                    f"(at most {MAX_REWARD_FILE // 2**10} KiB is read as a reward); see {file}")  # fmt: skip
+    if len(rewards) > MAX_REWARD_KEYS:
+        return f"task {task}: its verifier wrote {len(rewards)} rewards (at most {MAX_REWARD_KEYS})"
+    for key, value in rewards.items():
+        if not 0.0 <= float(value) <= 1.0:
+            return f"task {task}: its verifier's reward {key} = {value:g} is outside [0, 1]"
+    return None
 
 
 def _error_text(info: dict) -> str:

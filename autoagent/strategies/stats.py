@@ -69,3 +69,11 @@ def noise_floor(outcomes: Outcomes, tasks: list[str]) -> float:
     """The standard deviation, in tasks, of one evaluation's `passed` from the per-task
     success rates seen: how far two runs of the same harness drift apart by chance."""
     return math.sqrt(sum(p * (1 - p) for p in (mean(outcomes[t]) for t in tasks if outcomes.get(t))))
+
+
+def baseline_note(floor: float | None) -> str:
+    """What the baseline's ledger row says about chance; nothing claimed that was not measured."""
+    if floor is None:
+        return ("the starting point; it ran each task once, so there is no noise floor "
+                "(set [decision] baseline_attempts = 2 to measure how much runs differ by chance)")  # fmt: skip
+    return f"the starting point; two runs of it differ by about {floor:.1f} tasks by chance (the noise floor)"
