@@ -58,7 +58,8 @@ def skeleton(state_dir: Path) -> Path:
     path = state_dir / f"skeleton-v{VERSION}"
     if path.exists():
         return path
-    staging = state_dir / f".skeleton-{uuid.uuid4().hex}"
+    _sweep_staging(state_dir, ".skeleton-")
+    staging = state_dir / f".skeleton-{os.getpid()}-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     for name in USERLAND:
         if os.path.islink(f"/{name}"):
@@ -127,7 +128,8 @@ async def ensure_layer(
         try:
             if layer.exists() and not force:
                 return layer
-            staging = layers / f".build-{key}-{uuid.uuid4().hex[:8]}"
+            _sweep_staging(layers, ".build-")
+            staging = layers / f".build-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             # Outside `staging`, which goes on failure: a failed build's log stays here
             # for the user to read; a successful one moves into the layer.
             build_log = layers / f"{key}.build.log"
@@ -145,6 +147,21 @@ async def ensure_layer(
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return layer
+
+
+def _sweep_staging(directory: Path, prefix: str) -> None:
+    """Remove the half-built staging directories of processes that died building them."""
+    for path in directory.glob(f"{prefix}*"):
+        parts = path.name[len(prefix):].split("-")
+        owner = parts[-2] if len(parts) >= 2 else ""
+        if not owner.isdigit():
+            continue
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
 
 
 async def _acquire(lock) -> None:

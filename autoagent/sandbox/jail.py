@@ -4,10 +4,11 @@
 is ever visible on the host), then hands them to bubblewrap, which pivots into them
 with fresh PID, IPC, UTS and network namespaces (the last holding only loopback).
 bubblewrap's init stays as PID 1 until `stop`.
-Each `run` joins those namespaces with `nsenter`, drops to a Docker-like set of
-capabilities with `setpriv` and starts from an empty environment, so processes
-started in the background survive between calls and the host's variables never
-leak in. Nothing here knows about Harbor.
+Each `run` joins those namespaces through `enter.py`, run by the host's own
+interpreter, which drops to Docker's default capabilities before any file of the
+sandbox executes (a trial may replace any of them) and starts the command from an
+empty environment, so processes started in the background survive between calls
+and the host's variables never leak in. Nothing here knows about Harbor.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import shlex
 import shutil
 import signal
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +33,15 @@ CAPABILITIES = (
     "chown", "dac_override", "fsetid", "fowner", "net_raw", "setgid", "setuid",
     "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill", "audit_write",
 )  # fmt: skip
+CAPABILITY_NUMBERS = {
+    "chown": 0, "dac_override": 1, "fowner": 3, "fsetid": 4, "kill": 5, "setgid": 6,
+    "setuid": 7, "setpcap": 8, "net_bind_service": 10, "net_raw": 13, "sys_chroot": 18,
+    "audit_write": 29, "setfcap": 31,
+}  # fmt: skip
+ENTER = Path(__file__).with_name("enter.py")
 OUTPUT_LIMIT = 10 * 2**20  # bytes of stdout/stderr returned per call; the rest is cut
 READY = b"sandbox-ready\n"
+PIDS_LIMIT = 4096
 
 
 class JailError(RuntimeError):
@@ -62,6 +71,7 @@ class Account:
     uid: int
     gid: int
     home: str
+    groups: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -76,6 +86,7 @@ class Jail:
     env: dict[str, str] = field(default_factory=dict)  # every command starts with this
     cpus: float | None = None
     memory_mb: int | None = None
+    pids: int | None = PIDS_LIMIT  # processes and threads at once, all of the sandbox's
 
     _process: asyncio.subprocess.Process | None = field(default=None, init=False)
     _init_pid: int | None = field(default=None, init=False)
@@ -92,7 +103,7 @@ class Jail:
         return list(self._cgroup.unenforced)
 
     async def start(self) -> None:
-        for tool in ("bwrap", "unshare", "nsenter", "setpriv"):
+        for tool in ("bwrap", "unshare"):
             if shutil.which(tool) is None:
                 raise JailError(
                     f"`{tool}` is not installed; the sandbox needs bubblewrap and "
@@ -100,7 +111,14 @@ class Jail:
                 )
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "io").mkdir(exist_ok=True)
-        self._cgroup = Cgroup.create(self.name, self.cpus, self.memory_mb)
+        self._cgroup = Cgroup.create(self.name, self.cpus, self.memory_mb, self.pids)
+        try:
+            await self._launch()
+        except BaseException:  # a failure or a cancellation: leave nothing running
+            await asyncio.shield(self.stop())
+            raise
+
+    async def _launch(self) -> None:
         info_read, info_write = os.pipe()
         # The sandbox lives while this pipe is open: when we close it, or our process
         # dies however it dies, its first process reads end-of-file and everything ends.
@@ -174,12 +192,16 @@ class Jail:
     async def account(self, user: str | int) -> Account:
         key = str(user)
         if key not in self._accounts:
-            result = await self.run(["getent", "passwd", key], user=0)
-            fields = result.stdout.strip().split(":")
-            if result.return_code == 0 and len(fields) >= 6:
-                self._accounts[key] = Account(int(fields[2]), int(fields[3]), fields[5])
+            # What the sandbox answers only decides who its own command runs as.
+            script = 'getent passwd "$1" && id -G "$1"'
+            result = await self.run(["sh", "-c", script, "sh", key], user=0)
+            lines = result.stdout.strip().splitlines()
+            fields = lines[0].split(":") if lines else []
+            if result.return_code == 0 and len(fields) >= 6 and len(lines) == 2:
+                groups = [int(group) for group in lines[1].split()]
+                self._accounts[key] = Account(int(fields[2]), int(fields[3]), fields[5], groups)
             elif key.isdigit():
-                self._accounts[key] = Account(int(key), int(key), "/")
+                self._accounts[key] = Account(int(key), int(key), "/", [int(key)])
             else:
                 raise JailError(f"user {key!r} does not exist in the sandbox")
         return self._accounts[key]
@@ -199,29 +221,23 @@ class Jail:
         if self._init_pid is None:
             raise JailError("the sandbox is not running")
         argv = ["bash", "-c", command] if isinstance(command, str) else list(command)
+        # On the host's network, raw sockets could watch the host's traffic.
+        caps = [c for c in CAPABILITIES if not (self.network and c == "net_raw")]
         if user in (None, 0, "0", "root"):
-            # On the host's network, raw sockets could watch the host's traffic.
-            caps = [c for c in CAPABILITIES if not (self.network and c == "net_raw")]
-            identity = [f"--bounding-set=-all,{','.join('+' + c for c in caps)}"]
-            home = "/root"
+            account = Account(0, 0, "/root")
         else:
             account = await self.account(user)
-            identity = [
-                f"--reuid={account.uid}", f"--regid={account.gid}",
-                "--init-groups" if not str(user).isdigit() else "--clear-groups",
-                "--bounding-set=-all",
-            ]  # fmt: skip
-            home = account.home
-        variables = {"HOME": home, **self.env, **(env or {})}
-        full = [
-            *self._join_cgroup(),
-            "nsenter", f"--target={self._init_pid}",
-            "--mount", "--uts", "--ipc", *([] if self.network else ["--net"]), "--pid",
-            "--root", f"--wdns={cwd}",
-            "--", "setpriv", *identity, "--inh-caps=-all", "--",
-            # Docker starts commands with default signal handling, whatever ours is.
-            "env", "--default-signal", "-i", *(f"{k}={v}" for k, v in variables.items()), *argv,
-        ]  # fmt: skip
+        spec = {
+            "pid": self._init_pid,
+            "namespaces": ["ipc", "uts", *([] if self.network else ["net"]), "pid", "mnt"],
+            "cgroups": [str(path) for path in self._cgroup.procs_files],
+            "capabilities": [CAPABILITY_NUMBERS[c] for c in caps],
+            "uid": account.uid, "gid": account.gid, "groups": account.groups,
+            "cwd": cwd,
+            "env": {"HOME": account.home, **self.env, **(env or {})},
+            "argv": argv,
+        }  # fmt: skip
+        full = [sys.executable, "-I", "-S", str(ENTER), json.dumps(spec)]
         token = uuid.uuid4().hex
         out_path = stdout_file or self.directory / "io" / f"{token}.out"
         err_path = self.directory / "io" / f"{token}.err"
@@ -253,14 +269,6 @@ class Jail:
                     path.unlink(missing_ok=True)
         return Completed(process.returncode or 0, stdout, stderr)
 
-    def _join_cgroup(self) -> list[str]:
-        """A prefix that moves the command into the sandbox's cgroups before it starts."""
-        files = self._cgroup.procs_files
-        if not files:
-            return []
-        moves = "; ".join(f"echo $$ > {shlex.quote(str(f))}" for f in files)
-        return ["/bin/sh", "-c", f'{moves}; exec "$@"', "sh"]
-
     async def stop(self) -> None:
         """Kill every process of the sandbox; its mounts go with its mount namespace."""
         if self._lifeline is not None:
@@ -270,6 +278,10 @@ class Jail:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._init_pid, signal.SIGKILL)
             self._init_pid = None
+        elif self._process is not None and self._process.returncode is None:
+            # Cancelled while starting: bubblewrap takes its first process with it.
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
         if self._process is not None:
             # bubblewrap reaps its init and exits; killing it first would orphan a zombie.
             try:
