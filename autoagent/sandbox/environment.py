@@ -351,7 +351,7 @@ def host_problem() -> str | None:
             "The autoagent sandbox must run as root: it mounts overlays in a private "
             "mount namespace. Run as root, or pick another environment with --env."
         )
-    missing = [tool for tool in ("bwrap", "unshare") if not shutil.which(tool)]
+    missing = [tool for tool in ("bwrap", "unshare", "setpriv") if not shutil.which(tool)]
     if missing:
         return (
             f"The autoagent sandbox needs {', '.join(missing)}: "

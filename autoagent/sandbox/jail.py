@@ -103,7 +103,7 @@ class Jail:
         return list(self._cgroup.unenforced)
 
     async def start(self) -> None:
-        for tool in ("bwrap", "unshare"):
+        for tool in ("bwrap", "unshare", "setpriv"):
             if shutil.which(tool) is None:
                 raise JailError(
                     f"`{tool}` is not installed; the sandbox needs bubblewrap and "
@@ -186,7 +186,9 @@ class Jail:
             "--", "/bin/sh", "-c",
             f"printf '{READY.decode().strip()}\\n'; while read -r _; do :; done",
         ]  # fmt: skip
-        lines.append("exec " + shlex.join(bwrap))
+        # bubblewrap's --die-with-parent covers its child only: a bubblewrap still setting
+        # up when we die would wait forever. (A host tool, run before anything of the sandbox.)
+        lines.append("exec setpriv --pdeathsig KILL -- " + shlex.join(bwrap))
         return "\n".join(lines)
 
     async def account(self, user: str | int) -> Account:
