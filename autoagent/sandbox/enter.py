@@ -1,22 +1,26 @@
-"""Run one command inside a running sandbox, with no host privilege left when it starts.
+"""The way into a running sandbox: commands start here with no host privilege left.
 
-`Jail.run` starts this file with the host's own interpreter (`python -I -S enter.py
-SPEC`): nothing here is looked up inside the sandbox, whose files a trial may have
-replaced (`setpriv`, `env`, the dynamic loader, libc). Everything this needs is loaded
-and opened on the host first. The process then joins the cgroups and the sandbox's
-namespaces and forks (a PID namespace only applies to children); the child enters
-the mount namespace, chroots, drops to Docker's default capabilities and the
-command's user, and only then executes a file of the sandbox. The parent stays on the
-host's filesystem, forwards termination signals and exits as the command did.
+`Entrance` (entrance.py) starts this file once per sandbox with the host's own
+interpreter (`python -I -S enter.py SPEC`): nothing here is looked up inside the
+sandbox, whose files a trial may have replaced (`setpriv`, `env`, the dynamic loader,
+libc). This process opens the sandbox's namespaces and root, joins its cgroups and
+its IPC, UTS and PID namespaces, and stays on the host's filesystem. For each request
+on its socket (a command, and the three descriptors for its standard streams) it
+forks; the child (in the sandbox's PID namespace: it applies to children) enters the
+mount namespace, chroots, drops to Docker's default capabilities and the command's
+user, and only then executes a file of the sandbox. Starting a command costs a fork,
+not an interpreter. The parent reports each child's pid and, later, its exit status.
 
-Standard library only, and no import after the chroot: an import there would read
-Python files from the sandbox with every privilege still held.
+Standard library only, and no import in a child after its chroot: an import there
+would read Python files from the sandbox with every privilege still held.
 """
 
 import ctypes
-import json
+import marshal  # built in: json would import `re` at start
 import os
+import select
 import signal
+import socket
 import sys
 
 NAMESPACES = {
@@ -28,8 +32,8 @@ PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 CAPABILITY_VERSION_3 = 0x20080522
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
-FAILED = 125  # could not enter the sandbox (like `docker exec`'s own failures)
+FAILED = 125  # could not start the command (like `docker exec`'s own failures)
+MESSAGE_LIMIT = 16 * 2**20  # a request: the command, its environment, its options
 
 
 class _CapHeader(ctypes.Structure):
@@ -62,11 +66,11 @@ def _drop_capabilities(keep: list[int], last_cap: int, root: bool) -> None:
             _check(_prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"dropping capability {cap}")
     _check(_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clearing ambient capabilities")
     if not root:
-        return  # changing to a non-root uid below clears them all
-    mask = sum(1 << cap for cap in keep if cap < 32)
+        return  # changing to a non-root uid clears them all
+    low = sum(1 << cap for cap in keep if cap < 32)
     high = sum(1 << (cap - 32) for cap in keep if cap >= 32)
     header = _CapHeader(CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)(_CapData(mask, mask, 0), _CapData(high, high, 0))
+    data = (_CapData * 2)(_CapData(low, low, 0), _CapData(high, high, 0))
     _check(_capset(ctypes.byref(header), data), "setting capabilities")
 
 
@@ -90,29 +94,34 @@ def _execute(argv: list[str], env: dict[str, str]) -> None:
     _fail(f"{argv[0]}: command not found", 127)
 
 
-def _child(spec: dict, files: dict[str, int], root: int, last_cap: int) -> None:
+def _child(request: dict, streams: list[int], sandbox: dict) -> None:
     # Anything imported from here on would come from the sandbox: allow none.
     sys.path.clear()
     sys.path_hooks.clear()
     sys.meta_path.clear()
-    os.setns(files["mnt"], NAMESPACES["mnt"])
-    os.fchdir(root)
+    for target, fd in enumerate(streams):
+        os.dup2(fd, target)  # inheritable duplicates; the originals must not reach the command
+    for fd in streams:
+        if fd > 2:
+            os.close(fd)
+    os.setsid()  # a process group of its own: the command and its children, killed as one
+    if request["isolated_network"]:
+        os.setns(sandbox["net"], NAMESPACES["net"])
+    os.setns(sandbox["mnt"], NAMESPACES["mnt"])
+    os.fchdir(sandbox["root"])
     os.chroot(".")
-    os.close(root)
-    for fd in files.values():
-        os.close(fd)
-    uid, gid = spec["uid"], spec["gid"]
-    _drop_capabilities(spec["capabilities"], last_cap, root=uid == 0)
+    uid = request["uid"]
+    _drop_capabilities(request["capabilities"], sandbox["last_cap"], root=uid == 0)
     if uid != 0:
-        os.setgroups(spec["groups"])
-        os.setgid(gid)
+        os.setgroups(request["groups"])
+        os.setgid(request["gid"])
         os.setuid(uid)
     # After the change of user, which would clear it.
-    _check(_prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "tying the command to its launcher")
+    _check(_prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "tying the command to its entrance")
     try:
-        os.chdir(spec["cwd"])
+        os.chdir(request["cwd"])
     except OSError as error:
-        _fail(f"cannot change directory to {spec['cwd']}: {error.strerror}", 126)
+        _fail(f"cannot change directory to {request['cwd']}: {error.strerror}", 126)
     for number in signal.valid_signals():
         if number not in (signal.SIGKILL, signal.SIGSTOP):
             try:
@@ -120,45 +129,70 @@ def _child(spec: dict, files: dict[str, int], root: int, last_cap: int) -> None:
             except (OSError, ValueError):
                 pass
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
-    _execute(spec["argv"], spec["env"])
+    _execute(request["argv"], request["env"])
 
 
-def _relay(child: int) -> None:
-    """Wait for the command; pass termination on to it and exit as it did."""
-    for number in FORWARDED:
-        signal.signal(number, lambda received, _frame: os.kill(child, received))
-    _, status = os.waitpid(child, 0)
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        signal.signal(number, signal.SIG_DFL)
-        os.kill(os.getpid(), number)
-        os._exit(128 + number)
-    os._exit(os.waitstatus_to_exitcode(status))
+def _open_sandbox(pid: int, cgroups: list[str]) -> dict:
+    sandbox = {name: os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY) for name in NAMESPACES}
+    sandbox["root"] = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY)
+    with open("/proc/sys/kernel/cap_last_cap") as file:
+        sandbox["last_cap"] = int(file.read())
+    for procs in cgroups:
+        with open(procs, "w") as file:
+            file.write(str(os.getpid()))
+    for name in ("ipc", "uts", "pid"):  # the network is chosen per command
+        os.setns(sandbox[name], NAMESPACES[name])
+    return sandbox
+
+
+def serve(channel: socket.socket, sandbox: dict) -> None:
+    """Start the commands asked for; report ("started", id, pid) and ("exited", id, status)."""
+    poller = select.poll()
+    poller.register(channel, select.POLLIN)
+    waiting: dict[int, tuple[int, int]] = {}  # pidfd -> (request id, pid)
+    room = socket.CMSG_SPACE(3 * 4)
+    while True:
+        for fd, _ in poller.poll():
+            if fd in waiting:
+                ident, pid = waiting.pop(fd)
+                poller.unregister(fd)
+                os.close(fd)
+                _, status = os.waitpid(pid, 0)
+                channel.send(marshal.dumps(("exited", ident, os.waitstatus_to_exitcode(status))))
+                continue
+            data, ancillary, _, _ = channel.recvmsg(MESSAGE_LIMIT, room)
+            if not data:
+                return  # the sandbox is being stopped
+            streams = [fd for _, _, fds in ancillary for fd in _fds(fds)]
+            request = marshal.loads(data)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    _child(request, streams, sandbox)
+                except BaseException as error:  # noqa: BLE001 - never fall back into the loop
+                    _fail(f"cannot start the command: {type(error).__name__}: {error}")
+            for fd in streams:
+                os.close(fd)
+            pidfd = os.pidfd_open(pid)
+            waiting[pidfd] = (request["id"], pid)
+            poller.register(pidfd, select.POLLIN)
+            channel.send(marshal.dumps(("started", request["id"], pid)))
+
+
+def _fds(data: bytes) -> list[int]:
+    return list(memoryview(data).cast("i"))
 
 
 def main() -> None:
-    spec = json.loads(sys.argv[1])
-    pid = spec["pid"]
+    _check(_prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "tying the entrance to its owner")
+    spec = marshal.loads(bytes.fromhex(sys.argv[1]))
     try:
-        files = {name: os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY) for name in spec["namespaces"]}
-        root = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY)
-        with open("/proc/sys/kernel/cap_last_cap") as file:
-            last_cap = int(file.read())
-        for procs in spec["cgroups"]:
-            with open(procs, "w") as file:
-                file.write(str(os.getpid()))
-        for name, fd in files.items():
-            if name != "mnt":
-                os.setns(fd, NAMESPACES[name])
+        sandbox = _open_sandbox(spec["pid"], spec["cgroups"])
     except OSError as error:
         _fail(f"cannot enter the sandbox (is it still running?): {error}")
-    child = os.fork()
-    if child == 0:
-        try:
-            _child(spec, files, root, last_cap)
-        except BaseException as error:  # noqa: BLE001 - report, never fall through to the parent
-            _fail(f"cannot start the command: {type(error).__name__}: {error}")
-    _relay(child)
+    channel = socket.socket(fileno=0)  # a SOCK_SEQPACKET pair's other end
+    os.write(1, b"ready\n")
+    serve(channel, sandbox)
 
 
 if __name__ == "__main__":

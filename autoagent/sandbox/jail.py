@@ -4,11 +4,12 @@
 is ever visible on the host), then hands them to bubblewrap, which pivots into them
 with fresh PID, IPC, UTS and network namespaces (the last holding only loopback).
 bubblewrap's init stays as PID 1 until `stop`.
-Each `run` joins those namespaces through `enter.py`, run by the host's own
-interpreter, which drops to Docker's default capabilities before any file of the
-sandbox executes (a trial may replace any of them) and starts the command from an
-empty environment, so processes started in the background survive between calls
-and the host's variables never leak in. Nothing here knows about Harbor.
+Each `run` asks the sandbox's entrance (`entrance.py`/`enter.py`: host code in the
+host's own interpreter) to start the command: it joins those namespaces and drops
+to Docker's default capabilities before any file of the sandbox executes (a trial
+may replace any of them), and starts the command from an empty environment, so
+processes started in the background survive between calls and the host's
+variables never leak in. Nothing here knows about Harbor.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import os
 import shlex
 import shutil
 import signal
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autoagent.sandbox.cgroups import Cgroup
+from autoagent.sandbox.entrance import Entrance, EntranceError
 
 # Docker's default capability set, minus MKNOD: without a device cgroup, a root that
 # can create device nodes could open the host's disks.
@@ -38,7 +39,6 @@ CAPABILITY_NUMBERS = {
     "setuid": 7, "setpcap": 8, "net_bind_service": 10, "net_raw": 13, "sys_chroot": 18,
     "audit_write": 29, "setfcap": 31,
 }  # fmt: skip
-ENTER = Path(__file__).with_name("enter.py")
 OUTPUT_LIMIT = 10 * 2**20  # bytes of stdout/stderr returned per call; the rest is cut
 READY = b"sandbox-ready\n"
 PIDS_LIMIT = 4096
@@ -92,6 +92,7 @@ class Jail:
     _init_pid: int | None = field(default=None, init=False)
     _lifeline: int | None = field(default=None, init=False)
     _cgroup: Cgroup = field(default_factory=Cgroup, init=False)
+    _entrance: Entrance = field(default_factory=Entrance, init=False)
     _accounts: dict[str, Account] = field(default_factory=dict, init=False)
 
     @property
@@ -150,6 +151,7 @@ class Jail:
             detail = (self.directory / "jail.log").read_text(errors="replace").strip()
             raise JailError(f"the sandbox did not start: {detail or 'no output'}")
         self._init_pid = json.loads(info)["child-pid"]
+        await self._entrance.open(self._init_pid, self._cgroup.procs_files, self.directory / "jail.log")
 
     def _launch_script(self, info_fd: int) -> str:
         lines = ["set -e"]
@@ -229,50 +231,46 @@ class Jail:
             account = Account(0, 0, "/root")
         else:
             account = await self.account(user)
-        spec = {
-            "pid": self._init_pid,
-            "namespaces": ["ipc", "uts", *([] if self.network else ["net"]), "pid", "mnt"],
-            "cgroups": [str(path) for path in self._cgroup.procs_files],
+        request = {
+            "isolated_network": not self.network,
             "capabilities": [CAPABILITY_NUMBERS[c] for c in caps],
             "uid": account.uid, "gid": account.gid, "groups": account.groups,
             "cwd": cwd,
             "env": {"HOME": account.home, **self.env, **(env or {})},
             "argv": argv,
         }  # fmt: skip
-        full = [sys.executable, "-I", "-S", str(ENTER), json.dumps(spec)]
         token = uuid.uuid4().hex
         out_path = stdout_file or self.directory / "io" / f"{token}.out"
         err_path = self.directory / "io" / f"{token}.err"
-        with contextlib.ExitStack() as files:
-            stdin_file = files.enter_context(open(stdin, "rb")) if stdin else None
-            out = files.enter_context(open(out_path, "wb"))
-            err = files.enter_context(open(err_path, "wb"))
-            process = await asyncio.create_subprocess_exec(
-                *full,
-                stdin=stdin_file or asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,  # one process group: the command and its children
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-            )
         try:
-            await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
-            await _kill_group(process)
-            raise CommandTimeoutError(f"Command timed out after {timeout} seconds") from None
-        except asyncio.CancelledError:
-            await asyncio.shield(_kill_group(process))
-            raise
+            with contextlib.ExitStack() as files:
+                streams = (
+                    files.enter_context(open(stdin or os.devnull, "rb")).fileno(),
+                    files.enter_context(open(out_path, "wb")).fileno(),
+                    files.enter_context(open(err_path, "wb")).fileno(),
+                )
+                command = await self._entrance.start(request, streams)
+            try:
+                code = await asyncio.wait_for(command.wait(), timeout)
+            except TimeoutError:
+                await command.kill()
+                raise CommandTimeoutError(f"Command timed out after {timeout} seconds") from None
+            except asyncio.CancelledError:
+                await asyncio.shield(command.kill())
+                raise
+        except EntranceError as error:
+            raise JailError(str(error)) from None
         finally:
             stderr = _read_capped(err_path)
             stdout = "" if stdout_file else _read_capped(out_path)
             for path in (err_path, None if stdout_file else out_path):
                 if path:
                     path.unlink(missing_ok=True)
-        return Completed(process.returncode or 0, stdout, stderr)
+        return Completed(code, stdout, stderr)
 
     async def stop(self) -> None:
         """Kill every process of the sandbox; its mounts go with its mount namespace."""
+        await self._entrance.close()
         if self._lifeline is not None:
             os.close(self._lifeline)
             self._lifeline = None
@@ -294,12 +292,6 @@ class Jail:
                 await self._process.wait()
             self._process = None
         await asyncio.get_running_loop().run_in_executor(None, self._cgroup.remove)
-
-
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    await process.wait()
 
 
 def _read_all(fd: int) -> bytes:
