@@ -39,7 +39,7 @@ EMPTY_DIRS = {"proc": 0o555, "sys": 0o555, "dev": 0o755, "run": 0o755, "tmp": 0o
               "root": 0o700, "home": 0o755, "mnt": 0o755, "srv": 0o755, "media": 0o755}  # fmt: skip
 LOCKED_PASSWORD_FILES = ("shadow", "shadow-", "gshadow", "gshadow-")
 ETC_MASK_REUSE_S = 60.0
-_etc_masks: dict[Path, tuple[float, Path]] = {}
+_etc_masks: dict[tuple[Path, int], tuple[float, Path]] = {}
 BUILD_OUTPUT_TAIL = 3000  # characters of a failed step's output shown in the error
 
 logger = logging.getLogger(__name__)
@@ -98,12 +98,13 @@ def etc_mask(state_dir: Path) -> Path:
     files, sudoers, SSH host keys, private TLS keys, ...). The password files are
     replaced by copies with every password locked, so account tools still work;
     the rest is whited out. apt, pip and DNS need none of it. (Walking /etc takes
-    tens of milliseconds: a mask is reused for a minute.)"""
-    cached = _etc_masks.get(state_dir)
+    tens of milliseconds: a mask is reused for a minute while /etc itself is unchanged.)"""
+    key = (state_dir, os.stat("/etc").st_mtime_ns)
+    cached = _etc_masks.get(key)
     if cached and time.monotonic() - cached[0] < ETC_MASK_REUSE_S and cached[1].exists():
         return cached[1]
     mask = _etc_mask(state_dir)
-    _etc_masks[state_dir] = (time.monotonic(), mask)
+    _etc_masks[key] = (time.monotonic(), mask)
     return mask
 
 
