@@ -3,13 +3,14 @@
 `Entrance` (entrance.py) starts this file once per sandbox with the host's own
 interpreter (`python -I -S enter.py SPEC`): nothing here is looked up inside the
 sandbox, whose files a trial may have replaced (`setpriv`, `env`, the dynamic loader,
-libc). This process opens the sandbox's namespaces and root, joins its cgroups and
-its IPC, UTS and PID namespaces, and stays on the host's filesystem. For each request
-on its socket (a command, and the three descriptors for its standard streams) it
-forks; the child (in the sandbox's PID namespace: it applies to children) enters the
-mount namespace, chroots, drops to Docker's default capabilities and the command's
-user, and only then executes a file of the sandbox. Starting a command costs a fork,
-not an interpreter. The parent reports each child's pid and, later, its exit status.
+libc). This process opens the sandbox's namespaces, root and cgroups, joins its IPC,
+UTS and PID namespaces, and stays on the host's filesystem. For each request on its
+socket (a command, and the three descriptors for its standard streams) it forks; the
+child (in the sandbox's PID namespace: it applies to children) joins the cgroups,
+enters the mount namespace, chroots, drops to Docker's default capabilities and the
+command's user, and only then executes a file of the sandbox. Starting a command
+costs a fork, not an interpreter. The parent reports each child's pid and, later,
+its exit status.
 
 Standard library only, and no import in a child after its chroot: an import there
 would read Python files from the sandbox with every privilege still held.
@@ -99,6 +100,8 @@ def _child(request: dict, streams: list[int], sandbox: dict) -> None:
     sys.path.clear()
     sys.path_hooks.clear()
     sys.meta_path.clear()
+    for fd in sandbox["cgroups"]:  # the sandbox's limits count the command, not us
+        os.write(fd, str(os.getpid()).encode())
     for target, fd in enumerate(streams):
         os.dup2(fd, target)  # inheritable duplicates; the originals must not reach the command
     for fd in streams:
@@ -137,9 +140,7 @@ def _open_sandbox(pid: int, cgroups: list[str]) -> dict:
     sandbox["root"] = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY)
     with open("/proc/sys/kernel/cap_last_cap") as file:
         sandbox["last_cap"] = int(file.read())
-    for procs in cgroups:
-        with open(procs, "w") as file:
-            file.write(str(os.getpid()))
+    sandbox["cgroups"] = [os.open(procs, os.O_WRONLY) for procs in cgroups]
     for name in ("ipc", "uts", "pid"):  # the network is chosen per command
         os.setns(sandbox[name], NAMESPACES[name])
     return sandbox
