@@ -64,7 +64,12 @@ class Entrance:
                 )  # fmt: skip
         finally:
             theirs.close()
-        if await self._process.stdout.readline() != b"ready\n":
+        try:
+            ready = await self._process.stdout.readline()
+        except BaseException:
+            ours.close()
+            raise
+        if ready != b"ready\n":
             await self._process.wait()
             ours.close()
             detail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
