@@ -16,12 +16,14 @@ Standard library only, and no import in a child after its chroot: an import ther
 would read Python files from the sandbox with every privilege still held.
 """
 
+# Started once per sandbox: the modules below are the cheap ones (json would import
+# `re`; `socket` and `signal` would import `enum`: their C halves do the same work).
+import _signal as signal
+import _socket as socket
 import ctypes
-import marshal  # built in: json would import `re` at start
+import marshal
 import os
 import select
-import signal
-import socket
 import sys
 
 NAMESPACES = {
@@ -192,7 +194,7 @@ def main() -> None:
     except OSError as error:
         _fail(f"cannot enter the sandbox (is it still running?): {error}")
     channel = socket.socket(fileno=0)  # a SOCK_SEQPACKET pair's other end
-    os.write(1, b"ready\n")
+    channel.send(b"ready")
     serve(channel, sandbox)
 
 

@@ -11,6 +11,7 @@ import marshal
 import os
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class Command:
 
 class Entrance:
     def __init__(self) -> None:
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: subprocess.Popen | None = None
         self._channel: socket.socket | None = None
         self._ids = itertools.count()
         self._started: dict[int, asyncio.Future[int]] = {}
@@ -56,25 +57,25 @@ class Entrance:
         with contextlib.suppress(OSError):
             ours.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SEND_BUFFER)
         spec = {"pid": init_pid, "cgroups": [str(path) for path in cgroups]}
+        # A plain Popen, reaped by us at close: asyncio's child watcher is not needed.
         try:
             with open(log, "ab") as errors:
-                self._process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-I", "-S", str(ENTER), marshal.dumps(spec).hex(),
-                    stdin=theirs, stdout=asyncio.subprocess.PIPE, stderr=errors,
+                self._process = subprocess.Popen(
+                    [sys.executable, "-I", "-S", str(ENTER), marshal.dumps(spec).hex()],
+                    stdin=theirs, stdout=errors, stderr=errors,
                 )  # fmt: skip
         finally:
             theirs.close()
+        ours.setblocking(False)
         try:
-            ready = await self._process.stdout.readline()
+            ready = await asyncio.get_running_loop().sock_recv(ours, 64)
         except BaseException:
             ours.close()
             raise
-        if ready != b"ready\n":
-            await self._process.wait()
+        if ready != b"ready":
             ours.close()
             detail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise EntranceError(f"cannot enter the sandbox: {detail[0]}")
-        ours.setblocking(False)
         self._channel = ours
         asyncio.get_running_loop().add_reader(ours.fileno(), self._receive)
 
@@ -128,7 +129,6 @@ class Entrance:
     async def close(self) -> None:
         self._broken()
         if self._process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self._process.kill()
-            await self._process.wait()
+            self._process.kill()
+            await asyncio.get_running_loop().run_in_executor(None, self._process.wait)
             self._process = None
