@@ -31,6 +31,7 @@ NAMESPACES = {
     "pid": os.CLONE_NEWPID, "mnt": os.CLONE_NEWNS,
 }  # fmt: skip
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 CAPABILITY_VERSION_3 = 0x20080522
@@ -98,6 +99,8 @@ def _execute(argv: list[str], env: dict[str, str]) -> None:
 
 
 def _child(request: dict, streams: list[int], sandbox: dict) -> None:
+    # Nothing of the sandbox may look into us (/proc/PID/fd, ptrace) until the exec.
+    _check(_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "hiding from the sandbox")
     # Anything imported from here on would come from the sandbox: allow none.
     sys.path.clear()
     sys.path_hooks.clear()
