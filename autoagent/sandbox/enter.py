@@ -5,7 +5,7 @@ interpreter (`python -I -S enter.py SPEC`): nothing here is looked up inside the
 sandbox, whose files a trial may have replaced (`setpriv`, `env`, the dynamic loader,
 libc). This process opens the sandbox's namespaces, root and cgroups, joins its IPC,
 UTS and PID namespaces, and stays on the host's filesystem. For each request on its
-socket (a command, and the three descriptors for its standard streams) it forks; the
+socket (a command, and the host files for its standard streams) it forks; the
 child (in the sandbox's PID namespace: it applies to children) joins the cgroups,
 enters the mount namespace, chroots, drops to Docker's default capabilities and the
 command's user, and only then executes a file of the sandbox. Starting a command
@@ -151,38 +151,117 @@ def _open_sandbox(pid: int, cgroups: list[str]) -> dict:
     return sandbox
 
 
+class _Relay:
+    """Pipes between one command and the host files it reads and writes: the command
+    holds pipes only, never a descriptor of a host file. Output that background
+    processes write after the command has exited still drains (into the same files)."""
+
+    def __init__(self, poller: select.poll, files: list[int]) -> None:
+        self.poller = poller
+        self.source, out, err = files
+        stdin_read, self.stdin = os.pipe2(os.O_CLOEXEC)
+        out_read, out_write = os.pipe2(os.O_CLOEXEC)
+        err_read, err_write = os.pipe2(os.O_CLOEXEC)
+        self.child_ends = [stdin_read, out_write, err_write]
+        self.outputs = {out_read: out, err_read: err}  # pipe -> host file
+        self.pending = b""
+        for fd in (self.stdin, out_read, err_read):
+            os.set_blocking(fd, False)
+            poller.register(fd, select.POLLOUT if fd == self.stdin else select.POLLIN)
+
+    def started(self) -> None:
+        for fd in self.child_ends:
+            os.close(fd)
+
+    def handle(self, fd: int) -> None:
+        if fd == self.stdin:
+            self.feed()
+        elif fd in self.outputs:  # (not closed earlier in this round)
+            self.copy(fd)
+
+    def feed(self) -> None:
+        try:
+            if not self.pending:
+                self.pending = os.read(self.source, 65536)
+                if not self.pending:
+                    return self.close_stdin()
+            self.pending = self.pending[os.write(self.stdin, self.pending):]
+        except BlockingIOError:
+            pass
+        except OSError:  # the command stopped reading
+            self.close_stdin()
+
+    def close_stdin(self) -> None:
+        if self.stdin is not None:
+            self.poller.unregister(self.stdin)
+            os.close(self.stdin)
+            os.close(self.source)
+            self.stdin = None
+
+    def copy(self, fd: int, drain: bool = False) -> None:
+        """Move what the pipe holds to its file (all of it if `drain`); close at its end."""
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            if not chunk:
+                self.poller.unregister(fd)
+                os.close(fd)
+                os.close(self.outputs.pop(fd))
+                return
+            os.write(self.outputs[fd], chunk)
+            if not drain:
+                return
+
+    def exited(self) -> None:
+        """Everything the command wrote before exiting is in the pipes: move it now."""
+        for fd in list(self.outputs):
+            self.copy(fd, drain=True)
+        self.close_stdin()
+
+
 def serve(channel: socket.socket, sandbox: dict) -> None:
     """Start the commands asked for; report ("started", id, pid) and ("exited", id, status)."""
     poller = select.poll()
     poller.register(channel, select.POLLIN)
-    waiting: dict[int, tuple[int, int]] = {}  # pidfd -> (request id, pid)
+    waiting: dict[int, tuple[int, int, _Relay]] = {}  # pidfd -> (request id, pid, relay)
+    relays: dict[int, _Relay] = {}  # pipe -> its relay
     room = socket.CMSG_SPACE(3 * 4)
     while True:
         for fd, _ in poller.poll():
-            if fd in waiting:
-                ident, pid = waiting.pop(fd)
+            if fd in relays:
+                relays[fd].handle(fd)
+            elif fd in waiting:
+                ident, pid, relay = waiting.pop(fd)
                 poller.unregister(fd)
                 os.close(fd)
                 _, status = os.waitpid(pid, 0)
+                relay.exited()
                 channel.send(marshal.dumps(("exited", ident, os.waitstatus_to_exitcode(status))))
-                continue
-            data, ancillary, _, _ = channel.recvmsg(MESSAGE_LIMIT, room)
-            if not data:
-                return  # the sandbox is being stopped
-            streams = [fd for _, _, fds in ancillary for fd in _fds(fds)]
-            request = marshal.loads(data)
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    _child(request, streams, sandbox)
-                except BaseException as error:  # noqa: BLE001 - never fall back into the loop
-                    _fail(f"cannot start the command: {type(error).__name__}: {error}")
-            for fd in streams:
-                os.close(fd)
-            pidfd = os.pidfd_open(pid)
-            waiting[pidfd] = (request["id"], pid)
-            poller.register(pidfd, select.POLLIN)
-            channel.send(marshal.dumps(("started", request["id"], pid)))
+            else:
+                data, ancillary, _, _ = channel.recvmsg(MESSAGE_LIMIT, room)
+                if not data:
+                    return  # the sandbox is being stopped
+                files = [fd for _, _, fds in ancillary for fd in _fds(fds)]
+                for fd in files:  # received without close-on-exec: no command may inherit them
+                    os.set_inheritable(fd, False)
+                request = marshal.loads(data)
+                relay = _Relay(poller, files)
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        _child(request, relay.child_ends, sandbox)
+                    except BaseException as error:  # noqa: BLE001 - never fall back into the loop
+                        _fail(f"cannot start the command: {type(error).__name__}: {error}")
+                relay.started()
+                relays.update(dict.fromkeys([relay.stdin, *relay.outputs], relay))
+                pidfd = os.pidfd_open(pid)
+                waiting[pidfd] = (request["id"], pid, relay)
+                poller.register(pidfd, select.POLLIN)
+                channel.send(marshal.dumps(("started", request["id"], pid)))
+        for fd in [fd for fd, relay in relays.items() if fd not in (relay.stdin, *relay.outputs)]:
+            del relays[fd]  # closed
 
 
 def _fds(data: bytes) -> list[int]:
