@@ -124,21 +124,19 @@ class Jail:
         # The sandbox lives while this pipe is open: when we close it, or our process
         # dies however it dies, its first process reads end-of-file and everything ends.
         lifeline, self._lifeline = os.pipe()
-        log = open(self.directory / "jail.log", "wb")
         try:
             self._process = await asyncio.create_subprocess_exec(
                 "unshare", "--mount", "--propagation", "private", "--",
                 "/bin/sh", "-c", self._launch_script(info_write),
                 stdin=lifeline,  # handed down to the sandbox's first process
                 stdout=asyncio.subprocess.PIPE,
-                stderr=log,
+                stderr=asyncio.subprocess.PIPE,  # a pipe: the first process holds no host file
                 pass_fds=(info_write,),
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             )  # fmt: skip
         finally:
             os.close(info_write)
             os.close(lifeline)
-            log.close()
         try:
             ready = await asyncio.wait_for(self._process.stdout.readline(), timeout=60)
             info = await asyncio.get_running_loop().run_in_executor(
@@ -147,8 +145,8 @@ class Jail:
         finally:
             os.close(info_read)
         if ready != READY:
+            detail = (await self._process.stderr.read()).decode(errors="replace").strip()
             await self._process.wait()
-            detail = (self.directory / "jail.log").read_text(errors="replace").strip()
             raise JailError(f"the sandbox did not start: {detail or 'no output'}")
         self._init_pid = json.loads(info)["child-pid"]
         await self._entrance.open(self._init_pid, self._cgroup.procs_files, self.directory / "jail.log")
