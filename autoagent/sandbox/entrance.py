@@ -97,8 +97,12 @@ class Entrance:
                 await asyncio.sleep(0.005)
             except OSError as error:
                 raise EntranceError(f"the sandbox's entrance is gone: {error}") from None
-        # Once sent, the command will start: learn its pid even if we are cancelled meanwhile.
-        return Command(await asyncio.shield(started), exited)
+        try:
+            return Command(await asyncio.shield(started), exited)
+        except asyncio.CancelledError:  # it starts anyway: kill it once we know its pid
+            with contextlib.suppress(EntranceError):
+                await Command(await started, exited).kill()
+            raise
 
     def _receive(self) -> None:
         try:
