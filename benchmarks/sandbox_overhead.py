@@ -3,7 +3,8 @@
     uv run python benchmarks/sandbox_overhead.py [--trials 32] [--repeats 3]
 
 1. Sandbox lifecycle alone (start, one `true`, stop) for a trivial task, at
-   concurrency 1, 4 and 16: trials per second and wall time per trial.
+   concurrency 1, 4 and 16: trials per second and wall time per trial; and the
+   latency of one command (`true`) in a running sandbox.
 2. Whole Harbor trials of the same trivial task (oracle agent, verifier writes 1)
    through `autoagent eval`, at concurrency 1, 4 and 16: trials per second.
 3. `autoagent eval` against plain `harbor run -e autoagent.sandbox:Sandbox` on the
@@ -56,6 +57,24 @@ async def lifecycle(task: Path, scratch: Path) -> None:
     await box.stop(delete=True)
 
 
+async def exec_latency(task: Path, scratch: Path, count: int = 50) -> float:
+    """Median seconds for one `exec("true")` in a running sandbox."""
+    trial = TrialPaths(scratch / uuid.uuid4().hex)
+    trial.mkdir()
+    box = Sandbox(task / "environment", "trivial", f"bench__{uuid.uuid4().hex[:8]}__env",
+                  trial, EnvironmentConfig())  # fmt: skip
+    await box.start(force_build=False)
+    try:
+        durations = []
+        for _ in range(count):
+            started = time.perf_counter()
+            await box.exec("true")
+            durations.append(time.perf_counter() - started)
+    finally:
+        await box.stop(delete=True)
+    return statistics.median(durations)
+
+
 async def sandbox_rate(task: Path, scratch: Path, trials: int, concurrency: int) -> tuple[float, float]:
     gate = asyncio.Semaphore(concurrency)
     durations: list[float] = []
@@ -104,6 +123,8 @@ def main() -> None:
         jobs = root / "jobs"
         print(f"# Sandbox overhead ({platform.machine()}, {os.cpu_count()} cores, "
               f"{args.trials} trivial trials)\n")  # fmt: skip
+        latency = asyncio.run(exec_latency(tasks / "trivial-000", root))
+        print(f"One command in a running sandbox (`exec('true')`), median of 50: {latency * 1000:.1f} ms\n")
         print("| concurrency | sandbox start+exec+stop: trials/s | s per trial | "
               "whole Harbor trials via `autoagent eval`: trials/s |")  # fmt: skip
         print("|---|---|---|---|")

@@ -1,9 +1,12 @@
-"""CPU and memory limits for one sandbox, with cgroup v1 or v2, whichever the host offers.
+"""CPU, memory and process-count limits for one sandbox, with cgroup v1 or v2.
 
-Each sandbox gets a child cgroup of the calling process's own, so a limit set on
-the caller (a CI job, a systemd slice) still applies. When the host does not let
-us create or configure one (no root, no delegated controller), `Cgroup.create`
-returns a cgroup that enforces nothing and says which limit it could not set.
+Each sandbox gets a child cgroup of the calling process's own (under `autoagent/`),
+so a limit set on the caller (a CI job, a systemd slice) still applies, and every
+process of the sandbox can be found and killed through it. The `pids` limit is
+always set: one trial's fork bomb must not starve the others. When the host does
+not let us create or configure one (no root, no delegated controller),
+`Cgroup.create` returns a cgroup that enforces nothing and says which limit it
+could not set.
 """
 
 from __future__ import annotations
@@ -29,9 +32,13 @@ class Cgroup:
         return [directory / "cgroup.procs" for directory in self.directories]
 
     @classmethod
-    def create(cls, name: str, cpus: float | None, memory_mb: int | None) -> Cgroup:
+    def create(
+        cls, name: str, cpus: float | None, memory_mb: int | None, pids: int | None = None
+    ) -> Cgroup:
+        sweep()
         group = cls()
-        wanted = {"cpu": cpus, "memory": memory_mb}
+        name = f"{os.getpid()}-{name}"  # the owner, for `sweep`
+        wanted = {"pids": pids, "cpu": cpus, "memory": memory_mb}
         for controller, value in wanted.items():
             if value is None:
                 continue
@@ -44,7 +51,9 @@ class Cgroup:
     def _limit(self, name: str, controller: str, value: float) -> None:
         if (ROOT / "cgroup.controllers").exists():  # pure cgroup v2
             directory = _v2_directory(name, controller)
-            if controller == "cpu":
+            if controller == "pids":
+                (directory / "pids.max").write_text(str(int(value)))
+            elif controller == "cpu":
                 quota = max(1000, int(value * CPU_PERIOD_US))
                 (directory / "cpu.max").write_text(f"{quota} {CPU_PERIOD_US}")
             else:
@@ -53,7 +62,9 @@ class Cgroup:
                     (directory / "memory.swap.max").write_text("0")
         else:
             directory = _v1_directory(name, controller)
-            if controller == "cpu":
+            if controller == "pids":
+                (directory / "pids.max").write_text(str(int(value)))
+            elif controller == "cpu":
                 (directory / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
                 quota = max(1000, int(value * CPU_PERIOD_US))
                 (directory / "cpu.cfs_quota_us").write_text(str(quota))
@@ -89,6 +100,31 @@ class Cgroup:
             with contextlib.suppress(OSError):  # still in use by other sandboxes
                 directory.parent.rmdir()
         self.directories.clear()
+
+
+def sweep() -> None:
+    """Kill and remove the sandboxes' cgroups whose owning process has died."""
+    parents = [ROOT / _own_path("") / "autoagent"] if (ROOT / "cgroup.controllers").exists() else []
+    for controller in ("pids", "cpu", "memory"):
+        with contextlib.suppress(OSError):
+            parents.append(ROOT / controller / _own_path(controller) / "autoagent")
+    for parent in parents:
+        with contextlib.suppress(OSError):
+            for directory in parent.iterdir():
+                owner = directory.name.split("-", 1)[0]
+                if directory.is_dir() and owner.isdigit() and not _alive(int(owner)):
+                    with contextlib.suppress(OSError):
+                        Cgroup([directory]).remove()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def _own_path(controller: str) -> str:

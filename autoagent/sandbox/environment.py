@@ -39,7 +39,7 @@ from pydantic import Field
 
 from autoagent.sandbox import image
 from autoagent.sandbox.dockerfile import Image, UnsupportedDockerfile, build_plan
-from autoagent.sandbox.jail import Jail, JailError
+from autoagent.sandbox.jail import PIDS_LIMIT, Jail, JailError
 from autoagent.sandbox.streaming import streamed
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -68,6 +68,12 @@ class SandboxOptions(EnvironmentOptions):
         description="What a failing Dockerfile RUN line does: fail the trial with the "
         "line and its output, or warn and go on (the host may already have what the "
         "line installs).",
+    )
+    pids: int = Field(
+        default=PIDS_LIMIT,
+        ge=16,
+        description="How many processes and threads a trial's sandbox may have at once "
+        "(a fork bomb in one trial must not starve the others).",
     )
     pass_env: list[str] = Field(
         default_factory=list,
@@ -130,6 +136,7 @@ class Sandbox(BaseEnvironment):
         if problem:
             raise SandboxUnavailableError(problem)
         state_dir = (self.options.state_dir or default_state_dir()).absolute()
+        image.sweep(state_dir)
         self._warn_about_stand_ins()
         layer = None
         if image.needs_layer(self._plan):
@@ -157,6 +164,7 @@ class Sandbox(BaseEnvironment):
             env={**self._base_env(), **self._plan.env},
             cpus=self._resource_limit_value("cpu", auto_mode=ResourceMode.LIMIT),
             memory_mb=self._resource_limit_value("memory", auto_mode=ResourceMode.LIMIT),
+            pids=self.options.pids,
         )
         await self._jail.start()
         for limit in self._jail.unenforced_limits:
@@ -397,7 +405,7 @@ def host_problem() -> str | None:
             "The autoagent sandbox must run as root: it mounts overlays in a private "
             "mount namespace. Run as root, or pick another environment with --env."
         )
-    missing = [tool for tool in ("bwrap", "unshare", "nsenter", "setpriv") if not shutil.which(tool)]
+    missing = [tool for tool in ("bwrap", "unshare", "setpriv") if not shutil.which(tool)]
     if missing:
         return (
             f"The autoagent sandbox needs {', '.join(missing)}: "

@@ -20,7 +20,9 @@ import os
 import posixpath
 import shlex
 import shutil
+import stat as stat_module
 import tarfile
+import time
 import uuid
 from pathlib import Path
 
@@ -41,6 +43,9 @@ ROOT_DOTFILES = {
     ".profile": ("/usr/share/base-files/dot.profile", "/etc/skel/.profile"),
     ".bashrc": ("/usr/share/base-files/dot.bashrc", "/etc/skel/.bashrc"),
 }
+LOCKED_PASSWORD_FILES = ("shadow", "shadow-", "gshadow", "gshadow-")
+ETC_MASK_REUSE_S = 60.0
+_etc_masks: dict[tuple[Path, int], tuple[float, Path]] = {}
 BUILD_OUTPUT_TAIL = 3000  # characters of a failed step's output shown in the error
 
 logger = logging.getLogger(__name__)
@@ -65,7 +70,7 @@ def skeleton(state_dir: Path) -> Path:
     path = state_dir / f"skeleton-v{VERSION}"
     if path.exists():
         return path
-    staging = state_dir / f".skeleton-{uuid.uuid4().hex}"
+    staging = state_dir / f".skeleton-{os.getpid()}-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     for name in USERLAND:
         if os.path.islink(f"/{name}"):
@@ -87,14 +92,100 @@ def skeleton(state_dir: Path) -> Path:
 
 
 def overlays(state_dir: Path, layer: Path | None, upper: Path) -> list[Overlay]:
-    """Root and userland overlays: [layer over] skeleton / host dirs, writes into `upper`."""
+    """Root and userland overlays: [layer over] skeleton / host dirs, writes into `upper`.
+    The host's /etc is seen through `etc_mask`, which hides its secrets."""
     def lowers(name: str, base: Path) -> tuple[Path, ...]:
-        return ((layer / name,) if layer else ()) + (base,)
+        masks = (etc_mask(state_dir),) if name == "etc" else ()
+        return ((layer / name,) if layer else ()) + masks + (base,)
 
     result = [Overlay("/", lowers("root", skeleton(state_dir)), upper / "root")]
     for name in userland():
         result.append(Overlay(f"/{name}", lowers(name, Path(f"/{name}")), upper / name))
     return result
+
+
+def etc_mask(state_dir: Path) -> Path:
+    """A layer over the host's /etc that hides what only root may read there (shadow
+    files, sudoers, SSH host keys, private TLS keys, ...). The password files are
+    replaced by copies with every password locked, so account tools still work;
+    the rest is whited out. apt, pip and DNS need none of it. (Walking /etc takes
+    tens of milliseconds: a mask is reused for a minute while /etc itself is unchanged.)"""
+    key = (state_dir, os.stat("/etc").st_mtime_ns)
+    cached = _etc_masks.get(key)
+    if cached and time.monotonic() - cached[0] < ETC_MASK_REUSE_S and cached[1].exists():
+        return cached[1]
+    mask = _etc_mask(state_dir)
+    _etc_masks[key] = (time.monotonic(), mask)
+    return mask
+
+
+def _etc_mask(state_dir: Path) -> Path:
+    secrets = sorted(_etc_secrets())
+    digest = hashlib.sha256()
+    for path in secrets:
+        stat = os.lstat(path)
+        digest.update(f"{path}:{stat.st_mtime_ns}:{stat.st_size}:{stat.st_mode}\0".encode())
+    mask = state_dir / f"etc-mask-v{VERSION}-{digest.hexdigest()[:16]}"
+    if mask.exists():
+        return mask
+    staging = state_dir / f".etc-mask-{os.getpid()}-{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    _copy_attributes("/etc", staging)
+    for path in secrets:
+        relative = os.path.relpath(path, "/etc")
+        for parent in reversed(Path(relative).parents[:-1]):  # as the host has them
+            if not (staging / parent).exists():
+                (staging / parent).mkdir()
+                _copy_attributes(f"/etc/{parent}", staging / parent)
+        target = staging / relative
+        if os.path.isdir(path) and not os.path.islink(path):
+            target.mkdir(exist_ok=True)
+            _copy_attributes(path, target)
+        elif os.path.basename(path) in LOCKED_PASSWORD_FILES:
+            target.write_text(_locked(Path(path)))
+            _copy_attributes(path, target)
+        else:
+            os.mknod(target, 0o600 | stat_module.S_IFCHR, 0)  # an overlay whiteout
+    try:
+        staging.rename(mask)
+    except OSError:  # another process made it first
+        shutil.rmtree(staging)
+    return mask
+
+
+def _copy_attributes(source: str, target: Path) -> None:
+    stat = os.lstat(source)
+    os.chown(target, stat.st_uid, stat.st_gid)
+    os.chmod(target, stat.st_mode & 0o7777)
+
+
+def _etc_secrets() -> list[str]:
+    """Entries under /etc that only root may read, and what is inside such dirs.
+    (Files of a service's own account, like PostgreSQL's pg_hba.conf, stay: the
+    service needs them and they hold no host credential.)"""
+    found: list[str] = []
+    for directory, dirs, files in os.walk("/etc"):
+        hidden = any(directory == p or directory.startswith(p + "/") for p in found)
+        for name in dirs + files:
+            path = os.path.join(directory, name)
+            with contextlib.suppress(OSError):
+                stat = os.lstat(path)
+                if hidden or (stat.st_uid == 0 and not stat.st_mode & stat_module.S_IROTH):
+                    found.append(path)
+    return found
+
+
+def _locked(path: Path) -> str:
+    """shadow/gshadow with every password field replaced by '*' (locked)."""
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        fields = line.split(":")
+        if len(fields) > 2:
+            fields[1] = "*"
+            if path.name.startswith("gshadow"):
+                fields[2] = ""  # group administrators
+        lines.append(":".join(fields))
+    return "\n".join(lines) + "\n"
 
 
 def layer_key(environment_dir: Path, docker_image: str | None, build_failure: str) -> str:
@@ -138,7 +229,7 @@ async def ensure_layer(
         try:
             if layer.exists() and not force:
                 return layer
-            staging = layers / f".build-{key}-{uuid.uuid4().hex[:8]}"
+            staging = layers / f".build-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             # Outside `staging`, which goes on failure: a failed build's log stays here
             # for the user to read; a successful one moves into the layer.
             build_log = layers / f"{key}.build.log"
@@ -156,6 +247,29 @@ async def ensure_layer(
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return layer
+
+
+def sweep(state_dir: Path) -> None:
+    """Remove what builds killed midway left behind (their processes died with them)."""
+    _sweep_staging(state_dir, ".skeleton-")
+    _sweep_staging(state_dir, ".etc-mask-")
+    if (state_dir / "layers").is_dir():
+        _sweep_staging(state_dir / "layers", ".build-")
+
+
+def _sweep_staging(directory: Path, prefix: str) -> None:
+    """Remove the half-built staging directories of processes that died building them."""
+    for path in directory.glob(f"{prefix}*"):
+        parts = path.name[len(prefix):].split("-")
+        owner = parts[-2] if len(parts) >= 2 else ""
+        if not owner.isdigit():
+            continue
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
 
 
 async def _acquire(lock) -> None:

@@ -4,10 +4,12 @@
 is ever visible on the host), then hands them to bubblewrap, which pivots into them
 with fresh PID, IPC, UTS and network namespaces (the last holding only loopback).
 bubblewrap's init stays as PID 1 until `stop`.
-Each `run` joins those namespaces with `nsenter`, drops to a Docker-like set of
-capabilities with `setpriv` and starts from an empty environment, so processes
-started in the background survive between calls and the host's variables never
-leak in. Nothing here knows about Harbor.
+Each `run` asks the sandbox's entrance (`entrance.py`/`enter.py`: host code in the
+host's own interpreter) to start the command: it joins those namespaces and drops
+to Docker's default capabilities before any file of the sandbox executes (a trial
+may replace any of them), and starts the command from an empty environment, so
+processes started in the background survive between calls and the host's
+variables never leak in. Nothing here knows about Harbor.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autoagent.sandbox.cgroups import Cgroup
+from autoagent.sandbox.entrance import Entrance, EntranceError
 
 # Docker's default capability set, minus MKNOD: without a device cgroup, a root that
 # can create device nodes could open the host's disks.
@@ -31,8 +34,14 @@ CAPABILITIES = (
     "chown", "dac_override", "fsetid", "fowner", "net_raw", "setgid", "setuid",
     "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill", "audit_write",
 )  # fmt: skip
+CAPABILITY_NUMBERS = {
+    "chown": 0, "dac_override": 1, "fowner": 3, "fsetid": 4, "kill": 5, "setgid": 6,
+    "setuid": 7, "setpcap": 8, "net_bind_service": 10, "net_raw": 13, "sys_chroot": 18,
+    "audit_write": 29, "setfcap": 31,
+}  # fmt: skip
 OUTPUT_LIMIT = 10 * 2**20  # bytes of stdout/stderr returned per call; the rest is cut
 READY = b"sandbox-ready\n"
+PIDS_LIMIT = 4096
 
 
 class JailError(RuntimeError):
@@ -62,6 +71,7 @@ class Account:
     uid: int
     gid: int
     home: str
+    groups: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -76,11 +86,13 @@ class Jail:
     env: dict[str, str] = field(default_factory=dict)  # every command starts with this
     cpus: float | None = None
     memory_mb: int | None = None
+    pids: int | None = PIDS_LIMIT  # processes and threads at once, all of the sandbox's
 
     _process: asyncio.subprocess.Process | None = field(default=None, init=False)
     _init_pid: int | None = field(default=None, init=False)
     _lifeline: int | None = field(default=None, init=False)
     _cgroup: Cgroup = field(default_factory=Cgroup, init=False)
+    _entrance: Entrance = field(default_factory=Entrance, init=False)
     _accounts: dict[str, Account] = field(default_factory=dict, init=False)
 
     @property
@@ -92,7 +104,7 @@ class Jail:
         return list(self._cgroup.unenforced)
 
     async def start(self) -> None:
-        for tool in ("bwrap", "unshare", "nsenter", "setpriv"):
+        for tool in ("bwrap", "unshare", "setpriv"):
             if shutil.which(tool) is None:
                 raise JailError(
                     f"`{tool}` is not installed; the sandbox needs bubblewrap and "
@@ -100,26 +112,31 @@ class Jail:
                 )
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "io").mkdir(exist_ok=True)
-        self._cgroup = Cgroup.create(self.name, self.cpus, self.memory_mb)
+        self._cgroup = Cgroup.create(self.name, self.cpus, self.memory_mb, self.pids)
+        try:
+            await self._launch()
+        except BaseException:  # a failure or a cancellation: leave nothing running
+            await asyncio.shield(self.stop())
+            raise
+
+    async def _launch(self) -> None:
         info_read, info_write = os.pipe()
         # The sandbox lives while this pipe is open: when we close it, or our process
         # dies however it dies, its first process reads end-of-file and everything ends.
         lifeline, self._lifeline = os.pipe()
-        log = open(self.directory / "jail.log", "wb")
         try:
             self._process = await asyncio.create_subprocess_exec(
                 "unshare", "--mount", "--propagation", "private", "--",
                 "/bin/sh", "-c", self._launch_script(info_write),
                 stdin=lifeline,  # handed down to the sandbox's first process
                 stdout=asyncio.subprocess.PIPE,
-                stderr=log,
+                stderr=asyncio.subprocess.PIPE,  # a pipe: the first process holds no host file
                 pass_fds=(info_write,),
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             )  # fmt: skip
         finally:
             os.close(info_write)
             os.close(lifeline)
-            log.close()
         try:
             ready = await asyncio.wait_for(self._process.stdout.readline(), timeout=60)
             info = await asyncio.get_running_loop().run_in_executor(
@@ -128,10 +145,11 @@ class Jail:
         finally:
             os.close(info_read)
         if ready != READY:
+            detail = (await self._process.stderr.read()).decode(errors="replace").strip()
             await self._process.wait()
-            detail = (self.directory / "jail.log").read_text(errors="replace").strip()
             raise JailError(f"the sandbox did not start: {detail or 'no output'}")
         self._init_pid = json.loads(info)["child-pid"]
+        await self._entrance.open(self._init_pid, self._cgroup.procs_files, self.directory / "jail.log")
 
     def _launch_script(self, info_fd: int) -> str:
         lines = ["set -e"]
@@ -168,18 +186,24 @@ class Jail:
             "--", "/bin/sh", "-c",
             f"printf '{READY.decode().strip()}\\n'; while read -r _; do :; done",
         ]  # fmt: skip
-        lines.append("exec " + shlex.join(bwrap))
+        # bubblewrap's --die-with-parent covers its child only: a bubblewrap still setting
+        # up when we die would wait forever. (A host tool, run before anything of the sandbox.)
+        lines.append("exec setpriv --pdeathsig KILL -- " + shlex.join(bwrap))
         return "\n".join(lines)
 
     async def account(self, user: str | int) -> Account:
         key = str(user)
         if key not in self._accounts:
-            result = await self.run(["getent", "passwd", key], user=0)
-            fields = result.stdout.strip().split(":")
-            if result.return_code == 0 and len(fields) >= 6:
-                self._accounts[key] = Account(int(fields[2]), int(fields[3]), fields[5])
+            # What the sandbox answers only decides who its own command runs as.
+            script = 'getent passwd "$1" && id -G "$1"'
+            result = await self.run(["sh", "-c", script, "sh", key], user=0)
+            lines = result.stdout.strip().splitlines()
+            fields = lines[0].split(":") if lines else []
+            if result.return_code == 0 and len(fields) >= 6 and len(lines) == 2:
+                groups = [int(group) for group in lines[1].split()]
+                self._accounts[key] = Account(int(fields[2]), int(fields[3]), fields[5], groups)
             elif key.isdigit():
-                self._accounts[key] = Account(int(key), int(key), "/")
+                self._accounts[key] = Account(int(key), int(key), "/", [int(key)])
             else:
                 raise JailError(f"user {key!r} does not exist in the sandbox")
         return self._accounts[key]
@@ -199,70 +223,52 @@ class Jail:
         if self._init_pid is None:
             raise JailError("the sandbox is not running")
         argv = ["bash", "-c", command] if isinstance(command, str) else list(command)
+        # On the host's network, raw sockets could watch the host's traffic.
+        caps = [c for c in CAPABILITIES if not (self.network and c == "net_raw")]
         if user in (None, 0, "0", "root"):
-            # On the host's network, raw sockets could watch the host's traffic.
-            caps = [c for c in CAPABILITIES if not (self.network and c == "net_raw")]
-            identity = [f"--bounding-set=-all,{','.join('+' + c for c in caps)}"]
-            home = "/root"
+            account = Account(0, 0, "/root")
         else:
             account = await self.account(user)
-            identity = [
-                f"--reuid={account.uid}", f"--regid={account.gid}",
-                "--init-groups" if not str(user).isdigit() else "--clear-groups",
-                "--bounding-set=-all",
-            ]  # fmt: skip
-            home = account.home
-        variables = {"HOME": home, **self.env, **(env or {})}
-        full = [
-            *self._join_cgroup(),
-            "nsenter", f"--target={self._init_pid}",
-            "--mount", "--uts", "--ipc", *([] if self.network else ["--net"]), "--pid",
-            "--root", f"--wdns={cwd}",
-            "--", "setpriv", *identity, "--inh-caps=-all", "--",
-            # Docker starts commands with default signal handling, whatever ours is.
-            "env", "--default-signal", "-i", *(f"{k}={v}" for k, v in variables.items()), *argv,
-        ]  # fmt: skip
+        request = {
+            "isolated_network": not self.network,
+            "capabilities": [CAPABILITY_NUMBERS[c] for c in caps],
+            "uid": account.uid, "gid": account.gid, "groups": account.groups,
+            "cwd": cwd,
+            "env": {"HOME": account.home, **self.env, **(env or {})},
+            "argv": argv,
+        }  # fmt: skip
         token = uuid.uuid4().hex
         out_path = stdout_file or self.directory / "io" / f"{token}.out"
         err_path = self.directory / "io" / f"{token}.err"
-        with contextlib.ExitStack() as files:
-            stdin_file = files.enter_context(open(stdin, "rb")) if stdin else None
-            out = files.enter_context(open(out_path, "wb"))
-            err = files.enter_context(open(err_path, "wb"))
-            process = await asyncio.create_subprocess_exec(
-                *full,
-                stdin=stdin_file or asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,  # one process group: the command and its children
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-            )
         try:
-            await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
-            await _kill_group(process)
-            raise CommandTimeoutError(f"Command timed out after {timeout} seconds") from None
-        except asyncio.CancelledError:
-            await asyncio.shield(_kill_group(process))
-            raise
+            with contextlib.ExitStack() as files:
+                streams = (
+                    files.enter_context(open(stdin or os.devnull, "rb")).fileno(),
+                    files.enter_context(open(out_path, "wb")).fileno(),
+                    files.enter_context(open(err_path, "wb")).fileno(),
+                )
+                command = await self._entrance.start(request, streams)
+            try:
+                code = await asyncio.wait_for(command.wait(), timeout)
+            except TimeoutError:
+                await command.kill()
+                raise CommandTimeoutError(f"Command timed out after {timeout} seconds") from None
+            except asyncio.CancelledError:
+                await asyncio.shield(command.kill())
+                raise
+        except EntranceError as error:
+            raise JailError(str(error)) from None
         finally:
             stderr = _read_capped(err_path)
             stdout = "" if stdout_file else _read_capped(out_path)
             for path in (err_path, None if stdout_file else out_path):
                 if path:
                     path.unlink(missing_ok=True)
-        return Completed(process.returncode or 0, stdout, stderr)
-
-    def _join_cgroup(self) -> list[str]:
-        """A prefix that moves the command into the sandbox's cgroups before it starts."""
-        files = self._cgroup.procs_files
-        if not files:
-            return []
-        moves = "; ".join(f"echo $$ > {shlex.quote(str(f))}" for f in files)
-        return ["/bin/sh", "-c", f'{moves}; exec "$@"', "sh"]
+        return Completed(code, stdout, stderr)
 
     async def stop(self) -> None:
         """Kill every process of the sandbox; its mounts go with its mount namespace."""
+        await self._entrance.close()
         if self._lifeline is not None:
             os.close(self._lifeline)
             self._lifeline = None
@@ -270,6 +276,10 @@ class Jail:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._init_pid, signal.SIGKILL)
             self._init_pid = None
+        elif self._process is not None and self._process.returncode is None:
+            # Cancelled while starting: bubblewrap takes its first process with it.
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
         if self._process is not None:
             # bubblewrap reaps its init and exits; killing it first would orphan a zombie.
             try:
@@ -280,12 +290,6 @@ class Jail:
                 await self._process.wait()
             self._process = None
         await asyncio.get_running_loop().run_in_executor(None, self._cgroup.remove)
-
-
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    await process.wait()
 
 
 def _read_all(fd: int) -> bytes:

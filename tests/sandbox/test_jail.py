@@ -47,11 +47,13 @@ def _alive_in_namespace(namespace: str) -> list[int]:
 
 def test_a_sandbox_dies_with_the_process_that_owns_it(tmp_path):
     owner = subprocess.Popen([sys.executable, "-c", OWNER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    init = int(owner.stdout.readline())
-    namespace = os.readlink(f"/proc/{init}/ns/pid")
-    assert len(_alive_in_namespace(namespace)) >= 3  # init, the holder, the daemon
-    owner.send_signal(signal.SIGKILL)
-    owner.wait()
+    try:
+        init = int(owner.stdout.readline())
+        namespace = os.readlink(f"/proc/{init}/ns/pid")
+        assert len(_alive_in_namespace(namespace)) >= 3  # init, the holder, the daemon
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
     deadline = time.monotonic() + 10
     while _alive_in_namespace(namespace):
         assert time.monotonic() < deadline, _alive_in_namespace(namespace)
