@@ -35,8 +35,8 @@ class Check:
 
 def sandbox_checks() -> list[Check]:
     problem = host_problem()
-    checks = [Check("root, bubblewrap, util-linux", problem is None, problem or "present", 
-                    "" if problem is None else "apt-get update && apt-get install -y bubblewrap util-linux")]  # fmt: skip
+    checks = [Check("root, bubblewrap, util-linux, passt", problem is None, problem or "present", 
+                    "" if problem is None else "apt-get update && apt-get install -y bubblewrap util-linux passt")]  # fmt: skip
     if problem is None:
         checks.append(_sandbox_starts())
         checks.append(_cgroups())

@@ -3,6 +3,7 @@ CI sets AUTOAGENT_REQUIRE_ALL=1 so that a missing prerequisite fails instead of 
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,17 @@ def write_task(root: Path, name: str, *, test: str | None, solve: str = "true",
     if test is not None:
         (task / "tests" / "test.sh").write_text(f"#!/bin/bash\nmkdir -p /logs/verifier\n{test}\n")
     return task
+
+
+def outside_address() -> str:
+    """A non-loopback IPv4 address of this machine, for a test server that a sandbox must
+    reach: a sandbox reaches it as it would the outside, never the host's 127.0.0.1."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"],
+                         capture_output=True, text=True).stdout.split()  # fmt: skip
+    addresses = [word.split("/")[0] for before, word in zip(out, out[1:]) if before == "inet"]
+    if not addresses:
+        pytest.skip("this machine has no non-loopback IPv4 address to serve from")
+    return addresses[0]
 
 
 def flat(text: str) -> str:

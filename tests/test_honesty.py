@@ -15,7 +15,7 @@ from autoagent.cli import app
 from autoagent.ledger import Ledger
 from autoagent.loop import Loop, Settings
 from autoagent.strategies.budget import Budget
-from tests.conftest import flat, write_task
+from tests.conftest import flat, outside_address, write_task
 
 pytestmark = pytest.mark.usefixtures("needs_sandbox")
 
@@ -111,9 +111,9 @@ class Coin(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_lucky_candidate_is_not_kept(tmp_path, scripts):
-    server = http.server.HTTPServer(("127.0.0.1", 0), Coin)
+    server = http.server.HTTPServer((outside_address(), 0), Coin)  # the sandbox's outside
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    url = f"http://{server.server_address[0]}:{server.server_address[1]}/"
     tasks = tmp_path / "tasks"
     write_task(tasks, "steady", test="echo 1 > /logs/verifier/reward.txt")
     write_task(tasks, "coin", test=f"python3 -c \"import urllib.request; print(urllib.request.urlopen('{url}').read().decode())\" > /logs/verifier/reward.txt")

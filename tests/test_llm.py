@@ -4,7 +4,7 @@ import litellm
 import pytest
 
 from autoagent import llm
-from autoagent.faults import ModelConfigurationError, ModelUnavailableError
+from autoagent.faults import ModelUnavailableError
 from tests.fake_openai import FakeOpenAI
 
 FAST = llm.Backoff(attempts=4, base_sec=0.01, max_sec=0.05)

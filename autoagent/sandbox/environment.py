@@ -5,9 +5,9 @@
 Each trial gets its own root: the host's userland, read-only and copy-on-write,
 under the task's Dockerfile replayed into a cached layer (see `image.py`), inside
 private namespaces (see `jail.py`). `/app`, `/logs`, `/tests` and `/solution` are
-real paths inside, so nothing is rewritten. Files move in and out as tar streams
-unpacked inside the sandbox, so a symlink planted by the agent can never point a
-transfer at the host.
+real paths inside, so nothing is rewritten. Files move in and out by the host,
+through the sandbox's root with no link followed out of it (see `transfer.py`):
+no program or archive of the sandbox takes part.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import re
 import shlex
 import shutil
 import subprocess
-import tarfile
 import uuid
+from collections.abc import Sequence
+from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -35,9 +36,10 @@ from harbor.environments.options import EnvironmentOptions
 from harbor.models.task.config import HealthcheckConfig, NetworkMode, NetworkPolicy
 from harbor.models.trial.config import ResourceMode
 from harbor.models.trial.paths import EnvironmentPaths
+from harbor.utils.path_filter import filter_paths_by_patterns
 from pydantic import Field
 
-from autoagent.sandbox import image
+from autoagent.sandbox import image, transfer
 from autoagent.sandbox.dockerfile import Image, UnsupportedDockerfile, build_plan
 from autoagent.sandbox.jail import PIDS_LIMIT, Jail, JailError
 from autoagent.sandbox.streaming import streamed
@@ -74,6 +76,13 @@ class SandboxOptions(EnvironmentOptions):
         ge=16,
         description="How many processes and threads a trial's sandbox may have at once "
         "(a fork bomb in one trial must not starve the others).",
+    )
+    log_limit_mb: int = Field(
+        default=32,
+        ge=0,
+        description="The most megabytes of the agent's and the verifier's logs "
+        "(/logs/agent, /logs/verifier) copied into the jobs directory per trial; "
+        "beyond it files are cut, smallest kept whole, and CUT-BY-SANDBOX.txt says what was cut.",
     )
     pass_env: list[str] = Field(
         default_factory=list,
@@ -167,12 +176,18 @@ class Sandbox(BaseEnvironment):
             pids=self.options.pids,
         )
         await self._jail.start()
+        # The sandbox's root as its processes see it; every file transfer starts here.
+        self._root_fd = os.open(
+            f"/proc/{self._jail.init_pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+        )
+        if os.path.samestat(os.fstat(self._root_fd), os.stat("/")):  # a recycled pid
+            raise SandboxUnavailableError(f"The sandbox of {self.session_id} died as it started")
         for limit in self._jail.unenforced_limits:
             self.logger.warning(f"The sandbox could not enforce the task's {limit} limit")
         paths = EnvironmentPaths.for_os(self.os)
         dirs = [paths.agent_dir, paths.verifier_dir, paths.artifacts_dir, self._workdir]
-        await self._running.run(["mkdir", "-p", *map(str, dirs)])
-        await self._running.run(["chmod", "777", *map(str, dirs[:3])])
+        for index, directory in enumerate(dirs):
+            transfer.make_dir_inside(self._root_fd, str(directory), 0o777 if index < 3 else None)
         await self._start_entrypoint()
         await self._wait_until_healthy()
         await self._upload_environment_dir_after_start()
@@ -256,6 +271,10 @@ class Sandbox(BaseEnvironment):
         jail = getattr(self, "_jail", None)
         if jail is not None:
             await jail.stop()
+        root_fd = getattr(self, "_root_fd", None)
+        if root_fd is not None:
+            os.close(root_fd)
+            self._root_fd = None
         trial_dir = getattr(self, "_trial_dir", None)
         if trial_dir is None:
             return
@@ -267,9 +286,8 @@ class Sandbox(BaseEnvironment):
             self.logger.info(f"Sandbox files kept at {trial_dir / 'upper'}")
 
     async def _apply_network_policy(self, network_policy: NetworkPolicy) -> None:
-        # Commands started from now on join the host's network or the isolated one;
-        # background processes keep the namespace they were started in.
-        self._running.network = network_policy.network_mode == NetworkMode.PUBLIC
+        # The whole sandbox at once, daemons left running included.
+        await self._running.set_network(network_policy.network_mode == NetworkMode.PUBLIC)
 
     # -- commands ------------------------------------------------------------------
 
@@ -306,76 +324,6 @@ class Sandbox(BaseEnvironment):
             text = collected.text() + result.stderr  # nsenter's own complaints, if any
         return ExecResult(stdout=text or None, return_code=result.return_code)
 
-    # -- files: tar streams unpacked on the far side --------------------------------
-
-    async def upload_file(self, source_path: Path | str, target_path: str) -> None:
-        source = Path(source_path)
-        if target_path.endswith("/") or await self._is_dir(target_path):
-            directory, name = target_path.rstrip("/") or "/", source.name
-        else:
-            directory, name = str(PurePosixPath(target_path).parent), PurePosixPath(target_path).name
-        await self._unpack(directory, [(source, name)])
-
-    async def upload_dir(self, source_dir: Path | str, target_dir: str) -> None:
-        source = Path(source_dir)
-        await self._unpack(target_dir, [(child, child.name) for child in sorted(source.iterdir())])
-
-    async def download_file(self, source_path: str, target_path: Path | str) -> None:
-        target = Path(target_path)
-        source = PurePosixPath(source_path)
-        with self._scratch_file(".tar") as archive:
-            await self._pack(str(source.parent), [source.name], archive)
-            with tarfile.open(archive) as tar:
-                member = tar.getmember(source.name)
-                if not member.isfile():
-                    raise FileNotFoundError(f"{source_path} is not a regular file in the sandbox")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as data, open(target, "wb") as out:
-                    shutil.copyfileobj(data, out)
-
-    async def download_dir(self, source_dir: str, target_dir: Path | str) -> None:
-        target = Path(target_dir)
-        target.mkdir(parents=True, exist_ok=True)
-        with self._scratch_file(".tar") as archive:
-            await self._pack(source_dir, ["."], archive)
-            with tarfile.open(archive) as tar:
-                tar.extractall(target, filter=self._safe_member)
-
-    async def _is_dir(self, path: str) -> bool:
-        return (await self._running.run(["test", "-d", path])).return_code == 0
-
-    async def _unpack(self, directory: str, entries: list[tuple[Path, str]]) -> None:
-        with self._scratch_file(".tar") as archive:
-            with tarfile.open(archive, "w") as tar:
-                for source, name in entries:
-                    tar.add(source, arcname=name, filter=image.root_owned)
-            q = shlex.quote(directory)
-            result = await self._running.run(
-                f"mkdir -p {q} && tar -xf - --no-same-owner -C {q}", stdin=archive
-            )
-        if result.return_code != 0:
-            raise RuntimeError(f"Could not copy files into {directory}: {result.stderr.strip()}")
-
-    async def _pack(self, directory: str, names: list[str], archive: Path) -> None:
-        result = await self._running.run(
-            ["tar", "-cf", "-", "-C", directory, "--", *names], stdout_file=archive
-        )
-        if result.return_code not in (0, 1):  # 1: a file changed while being read
-            raise FileNotFoundError(
-                f"Could not copy {directory}/{' '.join(names)} out of the sandbox: "
-                f"{result.stderr.strip()}"
-            )
-
-    def _safe_member(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-        """Harbor's filter, except that a bad member is skipped, not the whole copy."""
-        if member.isdev():
-            return None
-        try:
-            return tarfile.data_filter(member, dest)
-        except tarfile.FilterError as error:
-            self.logger.warning(f"Skipped {member.name} from the sandbox: {error}")
-            return None
-
     @contextlib.contextmanager
     def _scratch_file(self, suffix: str):
         path = self._running.directory / f"{uuid.uuid4().hex}{suffix}"
@@ -383,6 +331,77 @@ class Sandbox(BaseEnvironment):
             yield path
         finally:
             path.unlink(missing_ok=True)
+
+    # -- files: copied by the host through the sandbox's root (see `transfer.py`) ------
+
+    async def upload_file(self, source_path: Path | str, target_path: str) -> None:
+        source = Path(source_path)
+        if target_path.endswith("/") or transfer.is_dir_inside(self._root, target_path):
+            directory, name = target_path.rstrip("/") or "/", source.name
+        else:
+            directory, name = str(PurePosixPath(target_path).parent), PurePosixPath(target_path).name
+        await self._in_thread(transfer.copy_in, self._root, [(source, name)], directory)
+
+    async def upload_dir(self, source_dir: Path | str, target_dir: str) -> None:
+        source = Path(source_dir)
+        entries = [(child, child.name) for child in sorted(source.iterdir())]
+        await self._in_thread(transfer.copy_in, self._root, entries, target_dir)
+
+    async def download_file(self, source_path: str, target_path: Path | str) -> None:
+        await self._in_thread(transfer.copy_file_out, self._root, source_path, Path(target_path))
+
+    async def download_dir(self, source_dir: str, target_dir: Path | str) -> None:
+        await self._download(source_dir, Path(target_dir))
+
+    async def download_dir_filtered(
+        self, *, source_dir: str, target_dir: Path | str,
+        include: Sequence[str] | None = None, exclude: Sequence[str] | None = None,
+        protect: Sequence[str] | None = None,
+    ) -> None:  # fmt: skip
+        def keep(path: str) -> bool:
+            return bool(filter_paths_by_patterns([path], include=include, exclude=exclude)) or (
+                path in (protect or ())
+            )
+
+        await self._download(source_dir, Path(target_dir), keep)
+
+    async def download_dir_with_exclusions(
+        self, *, source_dir: str, target_dir: Path | str, exclude: list[str]
+    ) -> None:
+        def keep(path: str) -> bool:  # as tar's --exclude: a pattern matches any part
+            parts = path.split("/")
+            return not any(
+                fnmatch(part, pattern) or fnmatch("/".join(parts[: i + 1]), pattern)
+                for i, part in enumerate(parts) for pattern in exclude
+            )  # fmt: skip
+
+        await self._download(source_dir, Path(target_dir), keep)
+
+    async def _download(self, source: str, target: Path, keep=None) -> None:
+        # Harbor reads the logs it copies (rewards, agents' own logs): there no link may
+        # lead out, and their size is capped.
+        logs = _is_log_dir(source)
+        outcome = await self._in_thread(
+            transfer.copy_dir_out, self._root, source, target, keep=keep,
+            limit=self.options.log_limit_mb * 2**20 if logs else None, inward_links_only=logs,
+        )  # fmt: skip
+        for note in outcome.notes:
+            self.logger.warning(f"Copying {source} out of the sandbox: {note}")
+        if outcome.cut:
+            self.logger.warning(
+                f"Copying {source} out of the sandbox: over {self.options.log_limit_mb} MB, "
+                f"{len(outcome.cut)} files cut or left out (see {target / transfer.CUT_NOTE})"
+            )
+
+    @property
+    def _root(self) -> int:
+        self._running  # noqa: B018 (raises when the sandbox is not running)
+        return self._root_fd
+
+    async def _in_thread(self, function, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(function, *args, **kwargs)
+        )
 
 
 def read_plan(environment_dir: Path, docker_image: str | None = None) -> Image:
@@ -405,11 +424,11 @@ def host_problem() -> str | None:
             "The autoagent sandbox must run as root: it mounts overlays in a private "
             "mount namespace. Run as root, or pick another environment with --env."
         )
-    missing = [tool for tool in ("bwrap", "unshare", "setpriv") if not shutil.which(tool)]
+    missing = [tool for tool in ("bwrap", "unshare", "setpriv", "pasta") if not shutil.which(tool)]
     if missing:
         return (
             f"The autoagent sandbox needs {', '.join(missing)}: "
-            "apt-get install bubblewrap util-linux"
+            "apt-get install bubblewrap util-linux passt"
         )
     return None
 
@@ -446,6 +465,12 @@ def _sweep(trials: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
         except (OSError, ValueError):
             pass  # being created right now, or not ours to judge
+
+
+def _is_log_dir(path: str) -> bool:
+    logs = EnvironmentPaths()
+    inside = PurePosixPath("/", path)
+    return any(inside == d or d in inside.parents for d in (logs.agent_dir, logs.verifier_dir))
 
 
 def _hostname(name: str) -> str:

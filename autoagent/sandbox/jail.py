@@ -2,8 +2,9 @@
 
 `Jail.start` mounts copy-on-write overlays in a private mount namespace (so no mount
 is ever visible on the host), then hands them to bubblewrap, which pivots into them
-with fresh PID, IPC, UTS and network namespaces (the last holding only loopback).
-bubblewrap's init stays as PID 1 until `stop`.
+with fresh PID, IPC, UTS and network namespaces. Every command runs in the
+sandbox's own network namespace; while `network` is on, `network.Uplink` connects
+it to the outside (see `network.py`). bubblewrap's init stays as PID 1 until `stop`.
 Each `run` asks the sandbox's entrance (`entrance.py`/`enter.py`: host code in the
 host's own interpreter) to start the command: it joins those namespaces and drops
 to Docker's default capabilities before any file of the sandbox executes (a trial
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from autoagent.sandbox.cgroups import Cgroup
 from autoagent.sandbox.entrance import Entrance, EntranceError
+from autoagent.sandbox.network import Uplink
 
 # Docker's default capability set, minus MKNOD: without a device cgroup, a root that
 # can create device nodes could open the host's disks.
@@ -79,8 +81,8 @@ class Jail:
     name: str  # unique among running sandboxes: names its cgroup
     directory: Path  # host-side scratch: mount points, overlay work dirs, output files
     overlays: list[Overlay]
-    # Commands started while this is False join a network namespace holding only
-    # loopback; while True, the host's. Flipping it affects the commands started next.
+    # Whether the sandbox's network namespace reaches the outside (never the host's
+    # loopback); change it with `set_network`, for every process of the sandbox at once.
     network: bool = False
     hostname: str = "sandbox"
     env: dict[str, str] = field(default_factory=dict)  # every command starts with this
@@ -94,6 +96,12 @@ class Jail:
     _cgroup: Cgroup = field(default_factory=Cgroup, init=False)
     _entrance: Entrance = field(default_factory=Entrance, init=False)
     _accounts: dict[str, Account] = field(default_factory=dict, init=False)
+    _uplink: Uplink | None = field(default=None, init=False)
+
+    @property
+    def init_pid(self) -> int | None:
+        """The sandbox's first process, seen from the host (its /proc/<pid>/root is the root)."""
+        return self._init_pid
 
     @property
     def running(self) -> bool:
@@ -150,6 +158,24 @@ class Jail:
             raise JailError(f"the sandbox did not start: {detail or 'no output'}")
         self._init_pid = json.loads(info)["child-pid"]
         await self._entrance.open(self._init_pid, self._cgroup.procs_files, self.directory / "jail.log")
+        await self._connect_network()
+
+    # -- network (see network.py) --------------------------------------------------
+
+    async def _connect_network(self) -> None:
+        try:
+            self._uplink = Uplink(self._init_pid, self.directory)
+            if self.network:
+                await self._uplink.connect()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def set_network(self, on: bool) -> None:
+        """Connect or cut the sandbox's network, for the processes already running too."""
+        self.network = on
+        if self._uplink is not None:
+            await (self._uplink.connect() if on else self._uplink.disconnect())
 
     def _launch_script(self, info_fd: int) -> str:
         lines = ["set -e"]
@@ -223,15 +249,13 @@ class Jail:
         if self._init_pid is None:
             raise JailError("the sandbox is not running")
         argv = ["bash", "-c", command] if isinstance(command, str) else list(command)
-        # On the host's network, raw sockets could watch the host's traffic.
-        caps = [c for c in CAPABILITIES if not (self.network and c == "net_raw")]
         if user in (None, 0, "0", "root"):
             account = Account(0, 0, "/root")
         else:
             account = await self.account(user)
         request = {
-            "isolated_network": not self.network,
-            "capabilities": [CAPABILITY_NUMBERS[c] for c in caps],
+            "isolated_network": True,  # always the sandbox's own namespace (network.py connects it)
+            "capabilities": [CAPABILITY_NUMBERS[c] for c in CAPABILITIES],
             "uid": account.uid, "gid": account.gid, "groups": account.groups,
             "cwd": cwd,
             "env": {"HOME": account.home, **self.env, **(env or {})},
@@ -268,6 +292,8 @@ class Jail:
 
     async def stop(self) -> None:
         """Kill every process of the sandbox; its mounts go with its mount namespace."""
+        uplink, self._uplink = self._uplink, None
+        cut = asyncio.ensure_future(uplink.close()) if uplink else None  # meanwhile
         await self._entrance.close()
         if self._lifeline is not None:
             os.close(self._lifeline)
@@ -290,6 +316,8 @@ class Jail:
                 await self._process.wait()
             self._process = None
         await asyncio.get_running_loop().run_in_executor(None, self._cgroup.remove)
+        if cut is not None:
+            await cut
 
 
 def _read_all(fd: int) -> bytes:

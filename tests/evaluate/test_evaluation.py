@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from autoagent.cli import app
 from autoagent.evaluate import evaluate
 from autoagent.evaluate.job import environment_config
-from tests.conftest import EXAMPLE_TASKS, write_task
+from tests.conftest import EXAMPLE_TASKS, outside_address, write_task
 
 pytestmark = pytest.mark.usefixtures("needs_sandbox")
 
@@ -66,13 +66,13 @@ class FlakyHealth(http.server.BaseHTTPRequestHandler):
 
 
 def test_infrastructure_failures_are_retried_and_counted(tmp_path):
-    server = http.server.HTTPServer(("127.0.0.1", 0), FlakyHealth)
+    server = http.server.HTTPServer((outside_address(), 0), FlakyHealth)  # the sandbox's outside
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     tasks = tmp_path / "tasks"
     health = (
         "[environment.healthcheck]\nretries = 1\ninterval_sec = 0.1\n"
-        f"command = \"python3 -c 'import urllib.request; urllib.request.urlopen(\\\"http://127.0.0.1:{port}/\\\")'\"\n"
+        f"command = \"python3 -c 'import urllib.request; urllib.request.urlopen(\\\"http://{server.server_address[0]}:{port}/\\\")'\"\n"
     )
     write_task(tasks, "flaky", test="echo 1 > /logs/verifier/reward.txt", toml=health)
     try:

@@ -93,6 +93,7 @@ def capabilities(status: str) -> dict[str, int]:
     return found
 
 
-def docker_default(*, host_network: bool) -> dict[str, int]:
-    allowed = DOCKER_DEFAULT & ~MKNOD & ~(NET_RAW if host_network else 0)
+def docker_default() -> dict[str, int]:
+    """Docker's default set less MKNOD. NET_RAW stays: no trial shares the host's network."""
+    allowed = DOCKER_DEFAULT & ~MKNOD
     return {"CapInh": 0, "CapPrm": allowed, "CapEff": allowed, "CapBnd": allowed, "CapAmb": 0}

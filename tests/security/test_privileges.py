@@ -24,7 +24,7 @@ async def test_an_agent_command_that_replaces_host_tools_gains_nothing(tmp_path,
         trap.assert_sprung_by_nobody(after.stdout or "", after.stderr or "")
         assert (after.stdout or "").startswith("next command")
         status = await box.exec(SHOW_CAPS)
-        assert capabilities(status.stdout) == docker_default(host_network=True)
+        assert capabilities(status.stdout) == docker_default()
         assert capabilities((await box.exec(SHOW_CAPS, user="nobody")).stdout)["CapEff"] == 0
     finally:
         await box.stop(delete=True)
@@ -41,10 +41,10 @@ async def test_a_dockerfile_run_line_that_replaces_host_tools_gains_nothing(tmp_
     try:
         during_build = await box.exec("cat /build-caps; cat /build-leak 2>/dev/null; true")
         trap.assert_sprung_by_nobody(during_build.stdout or "")
-        assert capabilities(during_build.stdout) == docker_default(host_network=True)  # `docker build` has the network
+        assert capabilities(during_build.stdout) == docker_default()  # `docker build` has the network
         in_trial = await box.exec(f"{SHOW_CAPS}; cat /tmp/leaked 2>/dev/null; true")
         trap.assert_sprung_by_nobody(in_trial.stdout or "")
-        assert capabilities(in_trial.stdout) == docker_default(host_network=True)
+        assert capabilities(in_trial.stdout) == docker_default()
     finally:
         await box.stop(delete=True)
 
@@ -61,4 +61,4 @@ def test_a_solution_script_that_replaces_host_tools_gains_nothing(tmp_path, trap
     trap.assert_sprung_by_nobody(*written)
     assert (result.passed, result.total) == (1, 1), result.to_json()
     verifier_output = next((tmp_path / "jobs").rglob("test-stdout.txt")).read_text()
-    assert capabilities(verifier_output) == docker_default(host_network=False)
+    assert capabilities(verifier_output) == docker_default()
