@@ -161,9 +161,12 @@ def _key_values(arguments: str, line: int) -> dict[str, str]:
     return pairs
 
 
-def build_plan(text: str, build_args: dict[str, str] | None = None) -> Image:
-    """Evaluate a Dockerfile into an `Image`: final env/workdir/user plus build steps."""
-    image = Image()
+def build_plan(
+    text: str, build_args: dict[str, str] | None = None, base: Image | None = None
+) -> Image:
+    """Evaluate a Dockerfile into an `Image`: final env/workdir/user plus build steps.
+    `base` is what the `FROM` image itself sets (its ENV, WORKDIR and USER)."""
+    image = Image(env=dict(base.env), workdir=base.workdir, user=base.user) if base else Image()
     args: dict[str, str] = {}
     shell = DEFAULT_SHELL
     seen_from = False
