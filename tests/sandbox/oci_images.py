@@ -110,6 +110,11 @@ def push(image: str, registry: str, name: str) -> str:
     return reference
 
 
+def save(image: str, archive: Path, reference: str) -> None:
+    """What `docker save` writes, from an OCI layout."""
+    _run(["skopeo", "copy", "--quiet", f"oci:{image}", f"docker-archive:{archive}:{reference}"])
+
+
 def _run(command: list[str]) -> None:
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, f"{command}: {completed.stderr}"

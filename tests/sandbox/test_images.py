@@ -78,10 +78,14 @@ def findings(tasks: Path, jobs: Path, **environment_kwargs) -> dict:
     return {finding.name: finding for finding in result}
 
 
-def run_in(tmp_path: Path, dockerfile: str, command: str, user: str | None = None) -> str:
+def run_in(tmp_path: Path, dockerfile: str, command: str, user: str | None = None,
+           **options) -> str:  # fmt: skip
     """`command`'s output in a sandbox on the Dockerfile's real image (never the host's)."""
-    box = make_sandbox(tmp_path, dockerfile)
-    box.options.base = "image"
+    box = make_sandbox(tmp_path, dockerfile or "unused", docker_image=options.pop("docker_image", None))
+    if not dockerfile:
+        (box.environment_dir / "Dockerfile").unlink()
+    for name, value in {"base": "image", **options}.items():
+        setattr(box.options, name, value)
 
     async def probe() -> str:
         await box.start(force_build=False)
@@ -128,6 +132,14 @@ def test_the_same_image_from_a_local_oci_layout_without_a_registry(layouts, tmp_
     found = findings(tasks, tmp_path / "jobs", base="image", images={reference: layouts["debian"]})
     finding = found["from-layout"]
     assert (finding.oracle, finding.nop, finding.problems, finding.warnings) == (1.0, 0.0, [], [])
+
+
+def test_a_docker_image_task_from_a_docker_save_archive(layouts, tmp_path):
+    archive = tmp_path / "saved.tar"
+    oci_images.save(layouts["debian"], archive, "saved/debian:1")
+    output = run_in(tmp_path, "", "grep CODENAME /etc/os-release; echo $IMAGE_MARK",
+                    docker_image="saved/debian:1", images={"saved/debian:1": str(archive)})  # fmt: skip
+    assert output.split() == ["VERSION_CODENAME=autoagent-test", "from-image-config"]
 
 
 def test_an_unreachable_image_falls_back_to_the_host_with_a_warning(tmp_path):
