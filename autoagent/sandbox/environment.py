@@ -208,8 +208,8 @@ class Sandbox(BaseEnvironment):
                     f"and the sandbox option base=image forbids the host stand-in: {error}"
                 ) from None
             self._warn(
-                f"Image {reference or '(none)'} unavailable ({error}): the host's userland "
-                "stands in for it (sandbox option base=image makes this an error)"
+                f"Image {reference or '(none)'} unavailable, the host's userland stands in "
+                f"(sandbox option base=image makes this an error): {error}"
             )
             return None
         if not oci.has_shell(found.rootfs):
