@@ -43,7 +43,7 @@ from autoagent.sandbox import image, oci
 from autoagent.sandbox.dockerfile import Image, UnsupportedDockerfile, build_plan
 from autoagent.sandbox.jail import Jail
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_PATH = oci.DEFAULT_PATH
 # Host variables that only say how to reach package registries (proxies, CA
 # bundles, mirrors). Nothing else from the host's environment gets in.
 PASS_THROUGH = (

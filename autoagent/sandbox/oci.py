@@ -30,6 +30,7 @@ PULL_TIMEOUT = 1800  # seconds for one copy: a large image on a slow link
 TRANSPORTS = ("oci:", "oci-archive:", "docker-archive:", "docker://", "dir:")
 LOCAL_REGISTRIES = ("127.0.0.1", "localhost", "[::1]")
 SHELL = "/bin/sh"  # what the sandbox itself runs inside the image to start
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # Docker's
 
 
 _unavailable: dict[str, str] = {}  # reference key -> why, asked once per process
@@ -50,6 +51,7 @@ class BaseImage:
     def defaults(self) -> Image:
         """What the image sets before the Dockerfile's first line: ENV, WORKDIR, USER."""
         env = dict(item.partition("=")[::2] for item in self.config.get("Env") or [])
+        env.setdefault("PATH", DEFAULT_PATH)  # as Docker does for an image that sets none
         return Image(
             base=self.reference,
             env=env,

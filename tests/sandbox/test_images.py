@@ -3,14 +3,17 @@
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 
 import pytest
+from harbor.models.task.config import EnvironmentConfig
+from harbor.models.trial.paths import TrialPaths
 from typer.testing import CliRunner
 
 from autoagent.cli import app
 from autoagent.evaluate import check
-from autoagent.sandbox import SandboxUnavailableError
+from autoagent.sandbox import Sandbox, SandboxUnavailableError
 from autoagent.sandbox import jail as jail_module
 from tests.conftest import _missing, write_task
 from tests.sandbox import oci_images
@@ -78,12 +81,22 @@ def findings(tasks: Path, jobs: Path, **environment_kwargs) -> dict:
     return {finding.name: finding for finding in result}
 
 
+def no_dockerfile(tmp_path: Path, docker_image: str) -> Sandbox:
+    """A task that names its image in task.toml and has no Dockerfile."""
+    environment = tmp_path / "environment"
+    environment.mkdir()
+    trial = TrialPaths(tmp_path / "trial")
+    trial.mkdir()
+    return Sandbox(environment_dir=environment, environment_name="unit",
+                   session_id=f"unit__{uuid.uuid4().hex[:6]}__env", trial_paths=trial,
+                   task_env_config=EnvironmentConfig(docker_image=docker_image))  # fmt: skip
+
+
 def run_in(tmp_path: Path, dockerfile: str, command: str, user: str | None = None,
            **options) -> str:  # fmt: skip
     """`command`'s output in a sandbox on the Dockerfile's real image (never the host's)."""
-    box = make_sandbox(tmp_path, dockerfile or "unused", docker_image=options.pop("docker_image", None))
-    if not dockerfile:
-        (box.environment_dir / "Dockerfile").unlink()
+    docker_image = options.pop("docker_image", None)
+    box = make_sandbox(tmp_path, dockerfile) if dockerfile else no_dockerfile(tmp_path, docker_image)
     for name, value in {"base": "image", **options}.items():
         setattr(box.options, name, value)
 
