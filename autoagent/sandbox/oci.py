@@ -99,6 +99,7 @@ def ensure(
             return known
         if not refresh and key in _unavailable:
             raise ImageUnavailable(_unavailable[key])
+        _sweep(root)
         staging = root / f".pull-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             try:
@@ -116,6 +117,17 @@ def ensure(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return _known(ref_file, root, reference)
+
+
+def _sweep(root: Path) -> None:
+    """Remove the staging dirs of pulls whose process died midway (named .pull-PID-...)."""
+    for path in [*root.glob(".pull-*"), *root.glob(".unpack-*")]:
+        owner = path.name.split("-")[1]
+        with contextlib.suppress(ValueError, PermissionError):
+            try:
+                os.kill(int(owner), 0)
+            except ProcessLookupError:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _known(ref_file: Path, root: Path, reference: str) -> BaseImage | None:

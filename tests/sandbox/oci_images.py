@@ -103,6 +103,24 @@ def oci_layout(rootfs: Path, layout: Path, tag: str, *, workdir: str = "/",
     return image
 
 
+def layered(image: str, scratch: Path) -> str:
+    """`image` plus layers that add files and then take them away again: a whiteout for
+    /etc/doomed, and an opaque /opt/kept whose earlier contents vanish."""
+    layout, _, tag = image.rpartition(":")
+    target = f"{layout}:{tag}-layered"
+    _run(["umoci", "tag", "--image", image, f"{tag}-layered"])
+    scratch.mkdir(parents=True)
+    (scratch / "doomed").write_text("deleted by a later layer\n")
+    for name in ("old", "new"):
+        (scratch / name).mkdir()
+        (scratch / name / f"{name}-file").write_text(name)
+    _run(["umoci", "insert", "--image", target, str(scratch / "doomed"), "/etc/doomed"])
+    _run(["umoci", "insert", "--image", target, str(scratch / "old"), "/opt/kept"])
+    _run(["umoci", "insert", "--image", target, "--whiteout", "/etc/doomed"])
+    _run(["umoci", "insert", "--image", target, "--opaque", str(scratch / "new"), "/opt/kept"])
+    return target
+
+
 def push(image: str, registry: str, name: str) -> str:
     reference = f"{registry}/{name}"
     _run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{image}",

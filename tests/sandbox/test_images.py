@@ -155,6 +155,35 @@ def test_a_docker_image_task_from_a_docker_save_archive(layouts, tmp_path):
     assert output.split() == ["VERSION_CODENAME=autoagent-test", "from-image-config"]
 
 
+def test_later_layers_delete_what_earlier_ones_added(layouts, tmp_path):
+    image = oci_images.layered(layouts["debian"], tmp_path / "layers")
+    output = run_in(tmp_path, "FROM local/layered:1\n", "ls /etc/doomed 2>&1; ls /opt/kept",
+                    images={"local/layered:1": image})  # fmt: skip
+    assert "No such file" in output and output.split()[-1] == "new-file"
+
+
+def test_trials_starting_together_on_a_new_image_unpack_it_once(layouts, tmp_path):
+    state = tmp_path / "state"
+    reference = "local/debian:together"
+
+    async def trial(index: int) -> str:
+        box = make_sandbox(tmp_path, f"FROM {reference}\n")
+        box.options.state_dir, box.options.base = state, "image"
+        box.options.images = {reference: layouts["debian"]}
+        await box.start(force_build=False)
+        try:
+            return (await box.exec("grep CODENAME /etc/os-release")).stdout.strip()
+        finally:
+            await box.stop(delete=True)
+
+    async def together() -> list[str]:
+        return await asyncio.gather(*(trial(index) for index in range(4)))
+
+    assert asyncio.run(together()) == ["VERSION_CODENAME=autoagent-test"] * 4
+    unpacked = [p.name for p in (state / "images").iterdir() if p.name != "refs"]
+    assert len(unpacked) == 1 and unpacked[0].startswith("sha256-")  # no staging left behind
+
+
 def test_an_unreachable_image_falls_back_to_the_host_with_a_warning(tmp_path):
     tasks = tmp_path / "tasks"
     test = "command -v python3 && echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/verifier/reward.txt"
