@@ -91,7 +91,7 @@ def ensure(
     origin = source(reference, images)
     root = state_dir / "images"
     (root / "refs").mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(f"{reference}\0{origin}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{reference}\0{origin}\0{_local_version(origin)}".encode()).hexdigest()[:24]
     ref_file = root / "refs" / f"{key}.json"
     with open(root / "refs" / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one pull per reference; the others wait for it
@@ -117,6 +117,19 @@ def ensure(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return _known(ref_file, root, reference)
+
+
+def _local_version(origin: str) -> str:
+    """Changes when a local layout or archive is rewritten, so that it is read again."""
+    transport, _, rest = origin.partition(":")
+    if transport not in ("oci", "oci-archive", "docker-archive", "dir"):  # not a registry
+        return ""
+    path = Path(rest.split(":")[0])
+    marker = path / "index.json" if path.is_dir() else path
+    with contextlib.suppress(OSError):
+        stat = marker.stat()
+        return f"{stat.st_size}:{stat.st_mtime_ns}"
+    return ""
 
 
 def _sweep(root: Path) -> None:

@@ -103,12 +103,16 @@ def oci_layout(rootfs: Path, layout: Path, tag: str, *, workdir: str = "/",
     return image
 
 
+def tag(image: str, name: str) -> str:
+    """Point the tag `name` of `image`'s layout at `image`."""
+    _run(["umoci", "tag", "--image", image, name])
+    return f"{image.rpartition(':')[0]}:{name}"
+
+
 def layered(image: str, scratch: Path) -> str:
     """`image` plus layers that add files and then take them away again: a whiteout for
     /etc/doomed, and an opaque /opt/kept whose earlier contents vanish."""
-    layout, _, tag = image.rpartition(":")
-    target = f"{layout}:{tag}-layered"
-    _run(["umoci", "tag", "--image", image, f"{tag}-layered"])
+    target = tag(image, f"{image.rpartition(':')[2]}-layered")
     scratch.mkdir(parents=True)
     (scratch / "doomed").write_text("deleted by a later layer\n")
     for name in ("old", "new"):

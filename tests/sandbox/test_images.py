@@ -162,6 +162,17 @@ def test_later_layers_delete_what_earlier_ones_added(layouts, tmp_path):
     assert "No such file" in output and output.split()[-1] == "new-file"
 
 
+def test_a_rewritten_local_layout_is_read_again(layouts, tmp_path):
+    moving = oci_images.tag(layouts["debian"], "moving")
+    for name in ("1", "2"):
+        (tmp_path / name).mkdir()
+    options = {"images": {"local/moving:1": moving}}
+    before = run_in(tmp_path / "1", "FROM local/moving:1\n", "ls /opt/kept 2>&1", **options)
+    oci_images.tag(oci_images.layered(layouts["debian"], tmp_path / "layers"), "moving")
+    after = run_in(tmp_path / "2", "FROM local/moving:1\n", "ls /opt/kept 2>&1", **options)
+    assert "No such file" in before and after.strip() == "new-file"
+
+
 def test_trials_starting_together_on_a_new_image_unpack_it_once(layouts, tmp_path):
     state = tmp_path / "state"
     reference = "local/debian:together"
