@@ -19,6 +19,7 @@ import os
 import posixpath
 import re
 import shutil
+import stat
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -198,6 +199,7 @@ def _unpack(layout: Path, target: Path, digest: str) -> None:
         )  # fmt: skip
         if completed.returncode != 0:
             raise ImageUnavailable(f"could not unpack {digest}: {completed.stderr.strip()[-500:]}")
+        _remove_devices(staging / "rootfs")
         manifest = _blob(layout, digest)
         config = _blob(layout, manifest["config"]["digest"]).get("config") or {}
         (staging / "config.json").write_text(json.dumps(config))
@@ -207,6 +209,17 @@ def _unpack(layout: Path, target: Path, digest: str) -> None:
             pass
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_devices(rootfs: Path) -> None:
+    """Device nodes an image brings would open the host's devices (a disk, memory) from
+    inside: Docker's device cgroup forbids that; here they are not unpacked at all."""
+    for directory, _, files in os.walk(rootfs):
+        for name in files:
+            path = os.path.join(directory, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                os.unlink(path)
 
 
 def has_shell(rootfs: Path) -> bool:

@@ -109,6 +109,12 @@ def tag(image: str, name: str) -> str:
     return f"{image.rpartition(':')[0]}:{name}"
 
 
+def insert(image: str, source: Path, target: str) -> str:
+    """A layer holding `source` at `target`, on top of `image`."""
+    _run(["umoci", "insert", "--image", image, str(source), target])
+    return image
+
+
 def layered(image: str, scratch: Path) -> str:
     """`image` plus layers that add files and then take them away again: a whiteout for
     /etc/doomed, and an opaque /opt/kept whose earlier contents vanish."""
@@ -118,8 +124,7 @@ def layered(image: str, scratch: Path) -> str:
     for name in ("old", "new"):
         (scratch / name).mkdir()
         (scratch / name / f"{name}-file").write_text(name)
-    _run(["umoci", "insert", "--image", target, str(scratch / "doomed"), "/etc/doomed"])
-    _run(["umoci", "insert", "--image", target, str(scratch / "old"), "/opt/kept"])
+    insert(insert(target, scratch / "doomed", "/etc/doomed"), scratch / "old", "/opt/kept")
     _run(["umoci", "insert", "--image", target, "--whiteout", "/etc/doomed"])
     _run(["umoci", "insert", "--image", target, "--opaque", str(scratch / "new"), "/opt/kept"])
     return target

@@ -3,6 +3,8 @@
 
 import asyncio
 import json
+import os
+import stat
 import uuid
 from pathlib import Path
 
@@ -160,6 +162,18 @@ def test_later_layers_delete_what_earlier_ones_added(layouts, tmp_path):
     output = run_in(tmp_path, "FROM local/layered:1\n", "ls /etc/doomed 2>&1; ls /opt/kept",
                     images={"local/layered:1": image})  # fmt: skip
     assert "No such file" in output and output.split()[-1] == "new-file"
+
+
+def test_device_nodes_in_an_image_are_not_unpacked(layouts, tmp_path):
+    """A layer with a block device of the host's first disk must not open it inside."""
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    os.mknod(devices / "disk", 0o666 | stat.S_IFBLK, os.makedev(8, 0))
+    os.mknod(devices / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    image = oci_images.insert(oci_images.tag(layouts["debian"], "devices"), devices, "/opt/devices")
+    output = run_in(tmp_path, "FROM local/devices:1\n", "ls -A /opt/devices; echo end",
+                    images={"local/devices:1": image})  # fmt: skip
+    assert output.split() == ["end"]
 
 
 def test_a_rewritten_local_layout_is_read_again(layouts, tmp_path):
