@@ -159,6 +159,8 @@ def check_table(findings: list[Finding]) -> Table:
         table.add_column(column, justify="left" if column in ("task", "verdict") else "right")
     for finding in findings:
         verdict = "[green]sound[/]" if finding.sound else "[red]" + escape("; ".join(finding.problems)) + "[/]"
+        if finding.warnings:
+            verdict += " [yellow]" + escape("; ".join(finding.warnings)) + "[/]"
         table.add_row(
             escape(finding.name),
             _num(finding.oracle, ".2f"),

@@ -22,6 +22,7 @@ class Finding:
     problems: list[str] = field(default_factory=list)
     oracle_trial_dir: str | None = None
     nop_trial_dir: str | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. the host stood in for the image
 
     @property
     def sound(self) -> bool:
@@ -58,8 +59,10 @@ def judge(oracle: EvalResult, nop: EvalResult) -> list[Finding]:
     nothing_done = {task.name: task for task in nop.tasks}
     for solved in oracle.tasks:
         idle = nothing_done[solved.name]
+        warnings = [w for result in (solved, idle) for t in result.trials for w in t.warnings]
         finding = Finding(
-            solved.name, solved.reward, idle.reward, [], solved.trial_dir, idle.trial_dir
+            solved.name, solved.reward, idle.reward, [], solved.trial_dir, idle.trial_dir,
+            list(dict.fromkeys(warnings)),
         )
         if solved.error and solved.trials[0].category == "task":
             finding.problems.append(solved.error)

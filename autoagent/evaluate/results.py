@@ -16,6 +16,7 @@ from pathlib import Path
 from harbor.models.trial.error_policy import policy_for
 
 from autoagent import effort
+from autoagent.sandbox.environment import WARNINGS_FILE
 
 # Failures of the machinery around the agent: retried, and counted apart.
 INFRA = {
@@ -120,7 +121,7 @@ def read_trial(trial_dir: Path) -> Trial:
         cached_tokens=agent.get("n_cache_tokens"),
         agent_seconds=_seconds(*[(data.get("agent_execution") or {}).get(k) for k in ("started_at", "finished_at")]),
     )
-    trial.warnings += _shorten_huge_logs(trial_dir)
+    trial.warnings += _environment_warnings(trial_dir) + _shorten_huge_logs(trial_dir)
     return trial
 
 
@@ -166,6 +167,14 @@ def _seconds(started: str | None, finished: str | None) -> float | None:
     if not started or not finished:
         return None
     return (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+
+
+def _environment_warnings(trial_dir: Path) -> list[str]:
+    """What the sandbox warned about during the trial (e.g. a stand-in for the image)."""
+    path = trial_dir / WARNINGS_FILE
+    if not path.exists():
+        return []
+    return list(dict.fromkeys(path.read_text(errors="replace").splitlines()))
 
 
 def _shorten_huge_logs(trial_dir: Path) -> list[str]:

@@ -148,13 +148,17 @@ def build_plan(
     text: str,
     build_args: dict[str, str] | None = None,
     base_env: dict[str, str] | None = None,
+    base: Image | None = None,
 ) -> Image:
     """Evaluate a Dockerfile into an `Image`: final env/workdir/user plus build steps.
 
     `base_env` is the `FROM` image's own environment (its `PATH` above all): the
-    Dockerfile's `ENV PATH=/x:$PATH` extends it, as `docker build` does.
+    Dockerfile's `ENV PATH=/x:$PATH` extends it, as `docker build` does. `base`, when
+    given, is all the image sets (ENV, WORKDIR, USER, ENTRYPOINT) and wins over it.
     """
-    image = Image(env=dict(base_env or {}))
+    seed = base or Image(env=dict(base_env or {}))
+    image = Image(env=dict(seed.env), workdir=seed.workdir, user=seed.user,
+                  entrypoint=seed.entrypoint)  # fmt: skip
     build_args = build_args or {}
     global_args: dict[str, str] = {}  # ARGs before FROM: seen by FROM, and by a bare ARG after it
     args: dict[str, str] = {}

@@ -2,8 +2,10 @@
 
     harbor run -p tasks -a oracle -e autoagent.sandbox:Sandbox
 
-Each trial gets its own root: the host's userland, read-only and copy-on-write,
-under the task's Dockerfile replayed into a cached layer (see `image.py`), inside
+Each trial gets its own root: the task's base image (see `oci.py`), or the host's
+userland standing in for it when the image cannot be had, read-only and
+copy-on-write, under the task's Dockerfile replayed into a cached layer (see
+`image.py`), inside
 private namespaces (see `jail.py`). `/app`, `/logs`, `/tests` and `/solution` are
 real paths inside, so nothing is rewritten. Files move in and out by the host,
 through the sandbox's root with no link followed out of it (see `transfer.py`):
@@ -23,6 +25,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -39,12 +42,12 @@ from harbor.models.trial.paths import EnvironmentPaths
 from harbor.utils.path_filter import filter_paths_by_patterns
 from pydantic import Field
 
-from autoagent.sandbox import image, transfer
+from autoagent.sandbox import image, oci, transfer
 from autoagent.sandbox.dockerfile import Image, UnsupportedDockerfile, build_plan
 from autoagent.sandbox.jail import PIDS_LIMIT, Jail, JailError
 from autoagent.sandbox.streaming import streamed
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_PATH = oci.DEFAULT_PATH
 # Host variables that only say how to reach package registries (proxies, CA
 # bundles, mirrors). Nothing else from the host's environment gets in.
 PASS_THROUGH = (
@@ -53,6 +56,9 @@ PASS_THROUGH = (
     "NODE_EXTRA_CA_CERTS", "PIP_CERT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
     "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT", "UV_INDEX_URL", "UV_DEFAULT_INDEX",
 )  # fmt: skip
+# Beside Harbor's result.json: what the sandbox warned about, one line each, for the
+# results table, `--json` and the ledger.
+WARNINGS_FILE = "environment-warnings.txt"
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -83,6 +89,17 @@ class SandboxOptions(EnvironmentOptions):
         description="The most megabytes of the agent's and the verifier's logs "
         "(/logs/agent, /logs/verifier) copied into the jobs directory per trial; "
         "beyond it files are cut, smallest kept whole, and CUT-BY-SANDBOX.txt says what was cut.",
+    )
+    base: Literal["auto", "image", "host"] = Field(
+        default="auto",
+        description="What the task's FROM image is: `image` pulls and unpacks the real "
+        "image (and fails when it cannot be had), `host` lets the host's userland stand "
+        "in for it, `auto` tries the image and falls back to the host with a warning.",
+    )
+    images: dict[str, str] = Field(
+        default_factory=dict,
+        description="Images to take from local files instead of a registry: image "
+        "reference -> OCI layout directory (optionally PATH:TAG) or `docker save` archive.",
     )
     pass_env: list[str] = Field(
         default_factory=list,
@@ -146,12 +163,18 @@ class Sandbox(BaseEnvironment):
             raise SandboxUnavailableError(problem)
         state_dir = (self.options.state_dir or default_state_dir()).absolute()
         image.sweep(state_dir)
-        self._warn_about_stand_ins()
+        base = await self._base_image(state_dir, refresh=force_build)
+        if base is not None:  # the plan again, seeded by what the image itself sets
+            self._plan = read_plan(self.environment_dir, self.task_env_config.docker_image, base.defaults)
+        else:
+            self._warn_about_stand_ins()
+        rootfs = base.rootfs if base else None
+        self._on_image = base is not None
         layer = None
-        if image.needs_layer(self._plan):
+        if image.needs_layer(self._plan, on_image=base is not None):
             key = image.layer_key(
                 self.environment_dir, self.task_env_config.docker_image,
-                self.options.build_failure,
+                self.options.build_failure, base.digest if base else None,
             )  # fmt: skip
             layer = await image.ensure_layer(
                 state_dir=state_dir,
@@ -162,12 +185,13 @@ class Sandbox(BaseEnvironment):
                 build_failure=self.options.build_failure,
                 force=force_build,
                 log=self.logger,
+                rootfs=rootfs,
             )
         self._trial_dir = _claim_trial_dir(state_dir, self.session_id)
         self._jail = Jail(
             name=self._trial_dir.name,
             directory=self._trial_dir / "scratch",
-            overlays=image.overlays(state_dir, layer, self._trial_dir / "upper"),
+            overlays=image.overlays(state_dir, layer, self._trial_dir / "upper", rootfs),
             network=not self._network_disabled,
             hostname=_hostname(self.environment_name),
             env={**self._base_env(), **self._plan.env},
@@ -183,7 +207,7 @@ class Sandbox(BaseEnvironment):
         if os.path.samestat(os.fstat(self._root_fd), os.stat("/")):  # a recycled pid
             raise SandboxUnavailableError(f"The sandbox of {self.session_id} died as it started")
         for limit in self._jail.unenforced_limits:
-            self.logger.warning(f"The sandbox could not enforce the task's {limit} limit")
+            self._warn(f"The sandbox could not enforce the task's {limit} limit")
         paths = EnvironmentPaths.for_os(self.os)
         dirs = [paths.agent_dir, paths.verifier_dir, paths.artifacts_dir, self._workdir]
         for index, directory in enumerate(dirs):
@@ -226,6 +250,43 @@ class Sandbox(BaseEnvironment):
             )
         )
 
+    async def _base_image(self, state_dir: Path, refresh: bool) -> oci.BaseImage | None:
+        """The task's real image, or None where the host's userland stands in for it."""
+        reference = self._plan.base
+        mode = self.options.base
+        if mode == "host":
+            return None
+        try:
+            if not reference:
+                raise oci.ImageUnavailable("the task names no image")
+            found = await asyncio.get_running_loop().run_in_executor(
+                None, oci.ensure, reference, state_dir, self.options.images, refresh
+            )
+        except oci.ImageUnavailable as error:
+            if mode == "image":
+                raise SandboxUnavailableError(
+                    f"{self.environment_dir}: the image {reference or '(none)'} cannot be had "
+                    f"and the sandbox option base=image forbids the host stand-in: {error}"
+                ) from None
+            self._warn(
+                f"Image {reference or '(none)'} unavailable, the host's userland stands in "
+                f"(sandbox option base=image makes this an error): {error}"
+            )
+            return None
+        if not oci.has_shell(found.rootfs):
+            raise SandboxUnavailableError(
+                f"The image {reference} has no {oci.SHELL}, which the sandbox runs inside it "
+                "to start; use an image with a shell, or the sandbox option base=host"
+            )
+        return found
+
+    def _warn(self, message: str) -> None:
+        """A warning in the log and, one line each, beside the trial's result."""
+        self.logger.warning(message)
+        with contextlib.suppress(OSError):
+            with open(self.trial_paths.trial_dir / WARNINGS_FILE, "a") as file:
+                file.write(" ".join(message.split()) + "\n")
+
     def _warn_about_stand_ins(self) -> None:
         """Say where the host's userland is older than the image it stands in for."""
         if not (self.environment_dir / "Dockerfile").exists():
@@ -236,7 +297,7 @@ class Sandbox(BaseEnvironment):
         wanted = re.match(r"python:(\d+)\.(\d+)", self._plan.base)
         host = _host_python()
         if wanted and host and host < (int(wanted[1]), int(wanted[2])):
-            self.logger.warning(
+            self._warn(
                 f"The task's image is {self._plan.base}; this host's python3 "
                 f"{host[0]}.{host[1]} stands in for it, so newer language features are missing"
             )
@@ -247,6 +308,8 @@ class Sandbox(BaseEnvironment):
             for name in (*PASS_THROUGH, *self.options.pass_env)
             if name in os.environ
         }
+        if self._on_image:  # the image's own ENV comes with the plan
+            return {"PATH": DEFAULT_PATH, **passed}
         return {
             "PATH": DEFAULT_PATH,
             "LANG": "C.UTF-8",
@@ -404,15 +467,17 @@ class Sandbox(BaseEnvironment):
         )
 
 
-def read_plan(environment_dir: Path, docker_image: str | None = None) -> Image:
+def read_plan(environment_dir: Path, docker_image: str | None = None, base: Image | None = None) -> Image:
     """The task's Dockerfile as the sandbox will replay it; what it cannot honour is
-    a `SandboxUnavailableError` naming the file, the line and the instruction."""
+    a `SandboxUnavailableError` naming the file, the line and the instruction.
+    `base`: what the real image sets; without it, the host's userland stands in (with a
+    Debian-family PATH)."""
+    base = base or Image(env={"PATH": DEFAULT_PATH})
     dockerfile = environment_dir / "Dockerfile"
     if not dockerfile.exists():
-        return Image(base=docker_image or "", env={"PATH": DEFAULT_PATH})
+        return replace(base, base=docker_image or "")
     try:
-        # The host's userland stands in for the base image: a Debian-family PATH.
-        return build_plan(dockerfile.read_text(), base_env={"PATH": DEFAULT_PATH})
+        return build_plan(dockerfile.read_text(), base=base)
     except UnsupportedDockerfile as error:
         raise SandboxUnavailableError(f"{dockerfile}: {error}") from None
 

@@ -1,7 +1,8 @@
-"""The stand-in for a task's container image: the host's userland plus a replayed layer.
+"""A task's container image: its base plus a replayed layer.
 
-Base images cannot be pulled here, so the host's own system directories play the
-part of the `FROM` image, seen read-only through overlays. A task's Dockerfile is
+The base is the `FROM` image's unpacked root filesystem (see `oci.py`) or, when that
+image cannot be had, the host's own system directories standing in for it, seen
+read-only through overlays. A task's Dockerfile is
 replayed once (RUN, COPY, WORKDIR, ...) into a copy-on-write layer that is cached
 under its content hash and shared, read-only, by every trial of that task. Each
 trial then writes into its own upper directories, which vanish at stop.
@@ -91,12 +92,18 @@ def skeleton(state_dir: Path) -> Path:
     return path
 
 
-def overlays(state_dir: Path, layer: Path | None, upper: Path) -> list[Overlay]:
+def overlays(
+    state_dir: Path, layer: Path | None, upper: Path, rootfs: Path | None = None
+) -> list[Overlay]:
     """Root and userland overlays: [layer over] skeleton / host dirs, writes into `upper`.
+    With an image's `rootfs`, one overlay: [layer over] the image.
     The host's /etc is seen through `etc_mask`, which hides its secrets."""
     def lowers(name: str, base: Path) -> tuple[Path, ...]:
         masks = (etc_mask(state_dir),) if name == "etc" else ()
         return ((layer / name,) if layer else ()) + masks + (base,)
+
+    if rootfs is not None:
+        return [Overlay("/", lowers("root", rootfs), upper / "root")]
 
     result = [Overlay("/", lowers("root", skeleton(state_dir)), upper / "root")]
     for name in userland():
@@ -188,11 +195,15 @@ def _locked(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def layer_key(environment_dir: Path, docker_image: str | None, build_failure: str) -> str:
-    """Content hash of everything that decides what a replayed layer holds."""
+def layer_key(
+    environment_dir: Path, docker_image: str | None, build_failure: str,
+    image_digest: str | None = None,
+) -> str:
+    """Content hash of everything that decides what a replayed layer holds: on the host's
+    userland, its packages; on a real image, the image's digest."""
     digest = hashlib.sha256()
     content = environment_content_hash(environment_dir, docker_image=docker_image)
-    for part in (VERSION, build_failure, content, _host_fingerprint()):
+    for part in (VERSION, build_failure, content, image_digest or _host_fingerprint()):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()[:24]
 
@@ -217,6 +228,7 @@ async def ensure_layer(
     build_failure: str,
     force: bool,
     log: logging.Logger,
+    rootfs: Path | None = None,
 ) -> Path:
     """Return the cached layer for `key`, replaying the Dockerfile first if needed."""
     layers = state_dir / "layers"
@@ -235,7 +247,8 @@ async def ensure_layer(
             build_log = layers / f"{key}.build.log"
             try:
                 await _replay(
-                    staging, build_log, state_dir, plan, context, base_env, build_failure, log
+                    staging, build_log, state_dir, plan, context, base_env, build_failure, log,
+                    rootfs,
                 )
                 build_log.replace(staging / "build.log")
                 if layer.exists():
@@ -291,11 +304,12 @@ async def _replay(
     base_env: dict[str, str],
     build_failure: str,
     log: logging.Logger,
+    rootfs: Path | None = None,
 ) -> None:
     jail = Jail(
         name=staging.name,
         directory=staging / "scratch",
-        overlays=overlays(state_dir, None, staging),
+        overlays=overlays(state_dir, None, staging, rootfs),
         network=True,  # `docker build` has the network
         hostname="build",
         env=base_env,
@@ -304,7 +318,8 @@ async def _replay(
     build_log = open(log_path, "w")
     try:
         await jail.start()
-        await _python_alias(jail, plan)
+        if rootfs is None:
+            await _python_alias(jail, plan)
         for step in plan.steps:
             await jail.run(["mkdir", "-p", step.workdir])
             if isinstance(step, Run):
@@ -318,8 +333,10 @@ async def _replay(
                 output = (result.stdout + result.stderr).strip()[-BUILD_OUTPUT_TAIL:]
                 message = (
                     f"Dockerfile line {step.line} failed with exit code "
-                    f"{result.return_code} on this host's userland (standing in for "
-                    f"`{plan.base or 'the base image'}`): {step.text}\n{output}\n"
+                    f"{result.return_code} on "
+                    + (f"the image {plan.base}" if rootfs else "this host's userland (standing "
+                       f"in for `{plan.base or 'the base image'}`)")
+                    + f": {step.text}\n{output}\n"
                     "If the host already has what this line provides, run again with "
                     "the sandbox option build_failure=warn (autoagent: --ek build_failure=warn)."
                 )
@@ -335,8 +352,8 @@ async def _replay(
         shutil.rmtree(staging / "scratch", ignore_errors=True)
 
 
-def needs_layer(plan: Image) -> bool:
-    return bool(plan.steps) or _is_python_image(plan)
+def needs_layer(plan: Image, on_image: bool = False) -> bool:
+    return bool(plan.steps) or (not on_image and _is_python_image(plan))
 
 
 def _is_python_image(plan: Image) -> bool:
