@@ -1,0 +1,114 @@
+"""`BoxedAgent`: the Harbor agent that runs a harness in its box.
+
+Harbor runs it in the worker like any agent; it starts the harness's box at
+`setup()`, passes `setup()` and `run()` on to the harness's own agent in there, and
+answers its environment operations with the trial's environment. A cancelled run
+(Harbor's timeout, Ctrl-C) kills the box; Harbor records the timeout as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from harbor.agents.base import BaseAgent
+from harbor.agents.capabilities import AgentCapabilities
+from harbor.environments.base import BaseEnvironment
+from harbor.models.agent.context import AgentContext
+from harbor.models.trial.result import AgentInfo
+
+from autoagent import spend
+from autoagent.harness_box.channel import RemoteError
+from autoagent.harness_box.host import Box
+
+
+class BoxedAgent(BaseAgent):
+    capabilities = AgentCapabilities(atif=True)
+
+    def __init__(self, *args, harness: str = "agent:AutoAgent", harness_dir: str | None = None,
+                 harness_kwargs: dict[str, Any] | None = None, **kwargs) -> None:  # fmt: skip
+        super().__init__(*args, **kwargs)
+        self.harness = harness
+        self.harness_dir = Path(harness_dir or os.getcwd()).absolute()  # the worker runs in the workspace
+        self.harness_kwargs = harness_kwargs or {}
+        self._box: Box | None = None
+        self._info: AgentInfo | None = None
+
+    @staticmethod
+    def name() -> str:
+        return "autoagent"
+
+    def version(self) -> str:
+        return "1"
+
+    def to_agent_info(self) -> AgentInfo:
+        return self._info or super().to_agent_info()  # the harness's own, once its box has said
+
+    async def setup(self, environment: BaseEnvironment) -> None:
+        self._box = await Box.start(harness=self.harness, harness_dir=self.harness_dir,
+                                    model=self.model_name, logs_dir=Path(self.logs_dir))  # fmt: skip
+        await self._ask(environment, "start", **self._start_message())
+        await self._ask(environment, "setup")
+
+    async def run(self, instruction: str, environment: BaseEnvironment, context: AgentContext) -> None:
+        if self._box is None:
+            await self.setup(environment)
+        try:
+            result = await self._ask(environment, "run", instruction=instruction)
+            _fill(context, result["context"])
+        except RemoteError as error:
+            _fill(context, error.detail.get("context"))
+            raise _rebuilt(error) from None
+        finally:
+            await self._close()
+
+    async def _ask(self, environment: BaseEnvironment, op: str, **fields: Any) -> Any:
+        self._box.environment = environment
+        try:
+            result = await self._box.request(op, **fields)
+        except BaseException as error:
+            if not isinstance(error, RemoteError) or op == "start":
+                await self._close()  # cancelled, the box died, or the harness does not load
+            if isinstance(error, RemoteError) and op != "run":
+                raise _rebuilt(error) from None
+            raise
+        if op == "start":
+            self._info = AgentInfo.model_validate(result)
+        return result
+
+    def _start_message(self) -> dict[str, Any]:
+        return {
+            "harness": self.harness, "kwargs": self.harness_kwargs, "logs_dir": str(self.logs_dir),
+            "model_name": self.model_name, "environment_logs_dir": str(self.environment_logs_dir),
+            "skip_model_parsing": self.skip_model_parsing, "session_id": self.session_id,
+            "context_id": str(self.context_id) if self.context_id else None,
+        }  # fmt: skip
+
+    async def _close(self) -> None:
+        box, self._box = self._box, None
+        if box is not None:
+            if _cancelling():
+                box.kill()
+            await box.close(Path(self.logs_dir))
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return bool(task and task.cancelling())
+
+
+def _fill(context: AgentContext, data: dict[str, Any] | None) -> None:
+    if data:
+        filled = AgentContext.model_validate(data)
+        for field in AgentContext.model_fields:
+            setattr(context, field, getattr(filled, field))
+
+
+def _rebuilt(error: RemoteError) -> Exception:
+    """The harness's error, under its own class name (Harbor files trials by it)."""
+    message = f"{error} (raised in the harness box)\n{error.detail.get('traceback', '')}".rstrip()
+    if error.kind == spend.BudgetExceededError.__name__:
+        return spend.BudgetExceededError(message)
+    return type(error.kind, (RuntimeError,), {"__module__": __name__})(message)
