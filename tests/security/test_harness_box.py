@@ -201,3 +201,40 @@ def test_only_the_models_credentials_reach_the_box():
     assert set(box.allowed_env("anthropic/claude-sonnet-4-5", environ)) == {
         "ANTHROPIC_API_KEY", "AUTOAGENT_SPEND_FILE", "MINE"}
     assert set(box.allowed_env("scripted/hello", environ)) == {"AUTOAGENT_SPEND_FILE", "MINE"}
+
+
+HANG = '''
+    import subprocess, sys  # a helper process in the box, then hang until killed
+    here = __import__("os").path.dirname(__file__)
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", here])
+    await asyncio.sleep(3600)
+'''
+
+
+def test_a_timeout_kills_the_box_and_everything_in_it(tmp_path, scripts):
+    ws = workspace.init(tmp_path / "ws", model="scripted/hello")
+    harness = ws.harness.read_text()
+    harness = harness.replace("from collections.abc", "import asyncio\nfrom collections.abc", 1)
+    ws.harness.write_text(harness.replace('    """Ask the model for a turn, run the tools it calls, repeat until it stops."""\n',
+                                          '    """Hang."""\n' + HANG, 1))  # fmt: skip
+    toml = ws.tasks_dir / "hello-file" / "task.toml"
+    toml.write_text(toml.read_text().replace("[agent]\ntimeout_sec = 300.0", "[agent]\ntimeout_sec = 3.0"))
+    scratch_before = set(Path("/tmp").glob("autoagent-box-*"))
+    result = asyncio.run(evaluate(ws.tasks_dir, AGENT_IMPORT_PATH, model="scripted/hello",
+                                  include=["hello-file"], cwd=ws.root, jobs_dir=ws.jobs_dir))  # fmt: skip
+    [trial] = result.trials
+    assert "AgentTimeoutError" in trial.error and trial.category == "agent"
+    assert not boxes_of(ws.root)  # the box, its helper process and its runner are gone
+    assert set(Path("/tmp").glob("autoagent-box-*")) <= scratch_before  # its scratch too
+
+
+def boxes_of(root: Path) -> list[int]:
+    """Processes whose command line names the workspace: a box started for it, or one of its processes."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(root).encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
