@@ -9,7 +9,10 @@ answers its environment operations with the trial's environment. A cancelled run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import weakref
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,13 @@ class BoxedAgent(BaseAgent):
         self.harness_kwargs = harness_kwargs or {}
         self._box: Box | None = None
         self._info: AgentInfo | None = None
+        # Start the box now, while Harbor starts the task's environment: by setup() it
+        # has its libraries loaded. (If the trial never gets that far, it is ended
+        # when this agent is dropped.)
+        self._starting: asyncio.Task | None = None
+        with contextlib.suppress(RuntimeError):  # no running loop: start it at setup()
+            self._starting = asyncio.get_running_loop().create_task(self._start_box())
+            weakref.finalize(self, _abandon, self._starting)
 
     @staticmethod
     def name() -> str:
@@ -46,9 +56,13 @@ class BoxedAgent(BaseAgent):
     def to_agent_info(self) -> AgentInfo:
         return self._info or super().to_agent_info()  # the harness's own, once its box has said
 
+    def _start_box(self) -> Awaitable[Box]:
+        return Box.start(harness=self.harness, harness_dir=self.harness_dir,
+                         model=self.model_name, logs_dir=Path(self.logs_dir))  # fmt: skip
+
     async def setup(self, environment: BaseEnvironment) -> None:
-        self._box = await Box.start(harness=self.harness, harness_dir=self.harness_dir,
-                                    model=self.model_name, logs_dir=Path(self.logs_dir))  # fmt: skip
+        starting, self._starting = self._starting, None
+        self._box = await (starting or self._start_box())
         await self._ask(environment, "start", **self._start_message())
         await self._ask(environment, "setup")
 
@@ -92,6 +106,18 @@ class BoxedAgent(BaseAgent):
             if _cancelling():
                 box.kill()
             await box.close(Path(self.logs_dir))
+
+
+def _abandon(starting: asyncio.Task) -> None:
+    """The agent was dropped: end its box, if it was never used (else this does nothing)."""
+    def end(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is None:
+            task.result().abandon()
+
+    if starting.done():
+        end(starting)
+    else:
+        starting.add_done_callback(end)
 
 
 def _cancelling() -> bool:

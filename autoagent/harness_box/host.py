@@ -44,8 +44,9 @@ class Box:
         (root / "private").mkdir()
         ours, theirs = socket.socketpair()
         try:
-            argv = box.module_command(RUNNER, harness_dir, harness, scratch, model=model,
-                                      writable=[logs_dir], args=[str(theirs.fileno()), str(scratch)])  # fmt: skip
+            warm = "1" if model and not model.startswith("scripted/") else "0"  # LiteLLM takes seconds
+            argv = box.module_command(RUNNER, harness_dir, harness, scratch, model=model, writable=[logs_dir],
+                                      args=[str(theirs.fileno()), str(scratch), warm])  # fmt: skip
             log = logs_dir / LOG_NAME
             with open(log, "ab") as output:
                 process = await asyncio.create_subprocess_exec(
@@ -122,6 +123,13 @@ class Box:
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
+
+    def abandon(self) -> None:
+        """Its trial is gone without it: stop it and remove its scratch, now."""
+        self.kill()
+        self.channel.close()
+        self._serving.cancel()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def remove_links(directory: Path) -> None:

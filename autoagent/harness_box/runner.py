@@ -22,6 +22,7 @@ from uuid import UUID
 from harbor.environments.base import BaseEnvironment, ExecResult
 from harbor.models.agent.context import AgentContext
 
+from autoagent import llm
 from autoagent.harness_box.channel import Channel, RemoteError
 
 
@@ -134,11 +135,13 @@ class Runner:
         return self.agent.to_agent_info().model_dump(mode="json")
 
 
-async def main(fd: int, scratch: Path) -> None:
+async def main(fd: int, scratch: Path, warm_litellm: bool) -> None:
     sys.path.insert(0, "")  # the harness's directory, as Harbor imports it
+    if warm_litellm:  # while the trial starts the task's environment
+        llm._litellm()
     channel = await Channel.open(socket.socket(fileno=fd))
     await channel.serve(Runner(channel, scratch).handle)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), Path(sys.argv[2])))
+    asyncio.run(main(int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1"))
