@@ -1,9 +1,11 @@
 """`BoxedAgent`: the Harbor agent that runs a harness in its box.
 
-Harbor runs it in the worker like any agent; it starts the harness's box at
-`setup()`, passes `setup()` and `run()` on to the harness's own agent in there, and
-answers its environment operations with the trial's environment. A cancelled run
-(Harbor's timeout, Ctrl-C) kills the box; Harbor records the timeout as usual.
+Harbor runs it in the worker like any agent; it takes a box for the harness
+(`pool.py`), passes `setup()` and `run()` on to the harness's own agent in there,
+answers its environment operations with the trial's environment, and at the end
+copies the harness's logs (its trajectory) to where Harbor expects them. A cancelled
+run (Harbor's timeout, Ctrl-C) lets the harness unwind briefly, then kills the box;
+Harbor records the timeout as usual.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from harbor.models.trial.result import AgentInfo
 
 from autoagent import spend
 from autoagent.harness_box.channel import RemoteError
+from autoagent.harness_box import pool
 from autoagent.harness_box.host import Box
 
 
@@ -38,12 +41,12 @@ class BoxedAgent(BaseAgent):
         self.harness_kwargs = harness_kwargs or {}
         self._box: Box | None = None
         self._info: AgentInfo | None = None
-        # Start the box now, while Harbor starts the task's environment: by setup() it
-        # has its libraries loaded. (If the trial never gets that far, it is ended
-        # when this agent is dropped.)
+        # Take a box now (a spare one is ready, or one starts while Harbor starts the
+        # task's environment). If the trial never gets to use it, it is ended when
+        # this agent is dropped.
         self._starting: asyncio.Task | None = None
-        with contextlib.suppress(RuntimeError):  # no running loop: start it at setup()
-            self._starting = asyncio.get_running_loop().create_task(self._start_box())
+        with contextlib.suppress(RuntimeError):  # no running loop: take it at setup()
+            self._starting = asyncio.get_running_loop().create_task(self._take_box())
             weakref.finalize(self, _abandon, self._starting)
 
     @staticmethod
@@ -56,45 +59,39 @@ class BoxedAgent(BaseAgent):
     def to_agent_info(self) -> AgentInfo:
         return self._info or super().to_agent_info()  # the harness's own, once its box has said
 
-    def _start_box(self) -> Awaitable[Box]:
-        return Box.start(harness=self.harness, harness_dir=self.harness_dir,
-                         model=self.model_name, logs_dir=Path(self.logs_dir))  # fmt: skip
+    def _take_box(self) -> Awaitable[Box]:
+        return pool.take(self.harness, self.harness_dir, self.model_name)
 
     async def setup(self, environment: BaseEnvironment) -> None:
         starting, self._starting = self._starting, None
-        self._box = await (starting or self._start_box())
-        await self._ask(environment, "start", **self._start_message())
-        await self._ask(environment, "setup")
+        self._box = await (starting or self._take_box())
+        self._box.environment = environment
+        try:
+            self._info = AgentInfo.model_validate(await self._box.request("start", **self._start_message()))
+            await self._box.request("setup")
+        except BaseException as error:
+            await self._close()
+            raise _rebuilt(error) if isinstance(error, RemoteError) else error from None
 
     async def run(self, instruction: str, environment: BaseEnvironment, context: AgentContext) -> None:
         if self._box is None:
             await self.setup(environment)
+        self._box.environment = environment
         try:
-            result = await self._ask(environment, "run", instruction=instruction)
+            result = await self._box.request("run", instruction=instruction)
             _fill(context, result["context"])
         except RemoteError as error:
             _fill(context, error.detail.get("context"))
             raise _rebuilt(error) from None
+        except asyncio.CancelledError:  # Harbor's timeout, or Ctrl-C
+            await self._box.interrupt()  # the harness unwinds (and saves its trajectory), briefly
+            raise
         finally:
             await self._close()
 
-    async def _ask(self, environment: BaseEnvironment, op: str, **fields: Any) -> Any:
-        self._box.environment = environment
-        try:
-            result = await self._box.request(op, **fields)
-        except BaseException as error:
-            if not isinstance(error, RemoteError) or op == "start":
-                await self._close()  # cancelled, the box died, or the harness does not load
-            if isinstance(error, RemoteError) and op != "run":
-                raise _rebuilt(error) from None
-            raise
-        if op == "start":
-            self._info = AgentInfo.model_validate(result)
-        return result
-
     def _start_message(self) -> dict[str, Any]:
         return {
-            "harness": self.harness, "kwargs": self.harness_kwargs, "logs_dir": str(self.logs_dir),
+            "harness": self.harness, "kwargs": self.harness_kwargs, "logs_dir": str(self._box.logs),
             "model_name": self.model_name, "environment_logs_dir": str(self.environment_logs_dir),
             "skip_model_parsing": self.skip_model_parsing, "session_id": self.session_id,
             "context_id": str(self.context_id) if self.context_id else None,
@@ -103,8 +100,6 @@ class BoxedAgent(BaseAgent):
     async def _close(self) -> None:
         box, self._box = self._box, None
         if box is not None:
-            if _cancelling():
-                box.kill()
             await box.close(Path(self.logs_dir))
 
 
@@ -118,11 +113,6 @@ def _abandon(starting: asyncio.Task) -> None:
         end(starting)
     else:
         starting.add_done_callback(end)
-
-
-def _cancelling() -> bool:
-    task = asyncio.current_task()
-    return bool(task and task.cancelling())
 
 
 def _fill(context: AgentContext, data: dict[str, Any] | None) -> None:

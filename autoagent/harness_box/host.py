@@ -1,6 +1,7 @@
 """The host's side of one harness box: start it, answer its environment operations
-with the task's real environment, and end it (killed as a whole, links it left in
-the logs removed, its scratch deleted)."""
+with the task's real environment, and end it: every process in it killed, the logs
+it wrote (in its scratch: it cannot write the trial's directory) copied to the
+trial without following a link, its scratch deleted."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import contextlib
 import os
 import shutil
 import socket
-import stat
 import tempfile
 import uuid
 from pathlib import Path
@@ -29,26 +29,29 @@ class HarnessBoxExited(RuntimeError):
 
 
 class Box:
-    def __init__(self, process: asyncio.subprocess.Process, channel: Channel, root: Path, log: Path) -> None:
-        self.process, self.channel, self.root, self.log = process, channel, root, log
-        self.staging = root / "scratch" / "staging"
+    def __init__(self, process: asyncio.subprocess.Process, channel: Channel, root: Path) -> None:
+        self.process, self.channel, self.root = process, channel, root
+        self.staging, self.logs = root / "scratch" / "staging", root / "scratch" / "logs"
+        self.log = root / LOG_NAME  # what the box prints; the host's, not in the box's view
         self.environment: BaseEnvironment | None = None
         self._serving = asyncio.create_task(channel.serve(self._handle))
 
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None and not self.channel.closed
+
     @classmethod
-    async def start(cls, *, harness: str, harness_dir: Path, model: str | None, logs_dir: Path) -> Box:
-        logs_dir.mkdir(parents=True, exist_ok=True)
-        root = Path(tempfile.mkdtemp(prefix="autoagent-box-"))
+    async def start(cls, *, harness: str, harness_dir: Path, model: str | None, root: Path | None = None) -> Box:
+        root = root or new_root()
         scratch = root / "scratch"
-        (scratch / "staging").mkdir(parents=True)
-        (root / "private").mkdir()
+        for place in (scratch / "staging", scratch / "logs", root / "private"):
+            place.mkdir(parents=True)
         ours, theirs = socket.socketpair()
         try:
             warm = "1" if model and not model.startswith("scripted/") else "0"  # LiteLLM takes seconds
-            argv = box.module_command(RUNNER, harness_dir, harness, scratch, model=model, writable=[logs_dir],
+            argv = box.module_command(RUNNER, harness_dir, harness, scratch, model=model,
                                       args=[str(theirs.fileno()), str(scratch), warm])  # fmt: skip
-            log = logs_dir / LOG_NAME
-            with open(log, "ab") as output:
+            with open(root / LOG_NAME, "ab") as output:
                 process = await asyncio.create_subprocess_exec(
                     *argv, pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
                     stdout=output, stderr=output,
@@ -59,7 +62,7 @@ class Box:
             raise
         finally:
             theirs.close()
-        return cls(process, await Channel.open(ours), root, log)
+        return cls(process, await Channel.open(ours), root)
 
     async def request(self, op: str, **fields: Any) -> Any:
         try:
@@ -102,42 +105,47 @@ class Box:
         finally:
             shutil.rmtree(place, ignore_errors=True)
 
+    async def interrupt(self, grace: float = 3.0) -> None:
+        """Ask the harness to stop its run (its `finally` blocks run), for `grace` seconds."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.channel.request("cancel"), timeout=grace)
+
     async def close(self, logs_dir: Path) -> None:
-        """End the box (every process in it), then make its logs safe to read."""
+        """End the box (every process in it), and copy its logs into `logs_dir`."""
         self.channel.close()
         if self.process.returncode is None:
             try:
                 await asyncio.wait_for(asyncio.shield(self.process.wait()), timeout=2)
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()  # its PID namespace, and every process in it, goes too
+                self.kill()
                 await self.process.wait()
         self._serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._serving
-        remove_links(logs_dir)
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            logs_dir.mkdir(parents=True, exist_ok=True)
+            skipped = await asyncio.to_thread(transfer.copy_out, self.logs.parent, "logs", logs_dir, lenient=True)
+            with open(logs_dir / LOG_NAME, "ab") as out:
+                out.write(self.log.read_bytes())
+                out.writelines(f"[harness box] not copied (not a file or a directory): {name}\n".encode()
+                               for name in skipped)  # fmt: skip
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def kill(self) -> None:
-        """On cancellation: stop it now."""
+        """Stop it now: bwrap's death takes its PID namespace, every process in it, along."""
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
 
     def abandon(self) -> None:
-        """Its trial is gone without it: stop it and remove its scratch, now."""
+        """It will not be used: stop it and remove its scratch, now."""
         self.kill()
         self.channel.close()
         self._serving.cancel()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def remove_links(directory: Path) -> None:
-    """Delete what the box left in `directory` that is not a file or a directory (a
-    link to a host file would be followed by whoever reads the trial's logs)."""
-    for parent, dirs, files in os.walk(directory):
-        for name in dirs + files:
-            path = Path(parent) / name
-            mode = path.lstat().st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                path.unlink()
+def new_root() -> Path:
+    """The host directory of a box: its scratch, and places of the host's beside it."""
+    return Path(tempfile.mkdtemp(prefix=f"autoagent-box-{os.getpid()}-"))  # a sweep can tell its owner

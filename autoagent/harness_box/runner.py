@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from uuid import UUID
 
+from harbor.agents.base import BaseAgent  # noqa: F401  (every harness needs it: loaded while the trial starts)
 from harbor.environments.base import BaseEnvironment, ExecResult
 from harbor.models.agent.context import AgentContext
 
@@ -101,6 +102,7 @@ class Runner:
     def __init__(self, channel: Channel, scratch: Path) -> None:
         self.environment = ProxyEnvironment(channel, scratch / "staging")
         self.agent = None
+        self._run: asyncio.Task | None = None
 
     async def handle(self, message: dict[str, Any]) -> Any:
         op = message["op"]
@@ -109,10 +111,16 @@ class Runner:
         if op == "setup":
             await self.agent.setup(self.environment)
             return None
+        if op == "cancel":  # the trial timed out: let the harness unwind
+            if self._run is not None:
+                self._run.cancel()
+                await asyncio.wait([self._run])
+            return None
         if op == "run":
             context = AgentContext()
+            self._run = asyncio.create_task(self.agent.run(message["instruction"], self.environment, context))
             try:
-                await self.agent.run(message["instruction"], self.environment, context)
+                await self._run
             except Exception as error:  # told to the trial, with what the context holds so far
                 raise RemoteError(type(error).__name__, str(error), {
                     "context": context.model_dump(mode="json"),

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -224,12 +225,20 @@ def test_a_timeout_kills_the_box_and_everything_in_it(tmp_path, scripts):
                                   include=["hello-file"], cwd=ws.root, jobs_dir=ws.jobs_dir))  # fmt: skip
     [trial] = result.trials
     assert "AgentTimeoutError" in trial.error and trial.category == "agent"
-    assert not boxes_of(ws.root)  # the box, its helper process and its runner are gone
+    assert not boxes_of(ws.root)  # the box, its helper process and its runner are gone (the spare box too)
     assert set(Path("/tmp").glob("autoagent-box-*")) <= scratch_before  # its scratch too
 
 
-def boxes_of(root: Path) -> list[int]:
-    """Processes whose command line names the workspace: a box started for it, or one of its processes."""
+def boxes_of(root: Path, wait: float = 5.0) -> list[int]:
+    """Processes whose command line names the workspace (a box started for it, or one of
+    its processes), after waiting up to `wait` s for killed ones to be reaped."""
+    deadline = time.monotonic() + wait
+    while (found := _processes_naming(root)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
+def _processes_naming(root: Path) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
         try:
