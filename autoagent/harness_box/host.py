@@ -113,12 +113,8 @@ class Box:
     async def close(self, logs_dir: Path) -> None:
         """End the box (every process in it), and copy its logs into `logs_dir`."""
         self.channel.close()
-        if self.process.returncode is None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self.process.wait()), timeout=2)
-            except TimeoutError:
-                self.kill()
-                await self.process.wait()
+        self.kill()  # its run is over (or given up on): nothing in it is waited for
+        await self.process.wait()
         self._serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._serving
