@@ -3,10 +3,11 @@
     uv run python benchmarks/harness_box_overhead.py [--trials 8] [--turns 10]
 
 Whole Harbor trials of a trivial task (the sandbox, the template harness, a scripted
-model that runs `--turns` commands), one at a time, alternating: the harness
-imported in the worker as before (`agent:AutoAgent`), and the harness in its box
-(what the loop runs). Reports the median wall time of a trial each way, the
-difference, and the median time of the agent's phases (setup + run) each way.
+model that runs `--turns` commands), alternating: the harness imported in the worker
+as before (`agent:AutoAgent`), and the harness in its box (what the loop runs).
+1. One trial at a time: the median wall time of a trial each way, and of the agent's
+   phases (setup + run).
+2. Jobs of 8 trials at concurrency 4: the median wall time of a job each way.
 Prints Markdown (the figures in BENCHMARKS.md come from it).
 """
 
@@ -19,6 +20,7 @@ import os
 import platform
 import statistics
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from harbor.models.trial.config import AgentConfig
 
 from autoagent import workspace
 from autoagent.evaluate import job as jobs
+from sandbox_overhead import trivial_tasks  # benchmarks/ is on the path of a script run from it
 
 
 
@@ -36,15 +39,24 @@ def seconds(timing: dict | None) -> float:
     return (end - start).total_seconds()
 
 
-async def one_trial(worker: jobs.Worker, ws: workspace.Workspace, agent: AgentConfig, name: str) -> tuple[float, float]:
+async def job(worker: jobs.Worker, ws: workspace.Workspace, agent: AgentConfig, name: str,
+              tasks: int, concurrency: int) -> tuple[float, list[dict]]:  # fmt: skip
     config = jobs.job_config(
-        task_paths=[ws.tasks_dir / "trivial"], agent=agent, environment=jobs.environment_config("sandbox"),
-        jobs_dir=ws.jobs_dir, job_name=jobs.unique_job_name(name), n_concurrent=1, n_attempts=1,
+        task_paths=[ws.tasks_dir / f"trivial-{i:03d}" for i in range(tasks)], agent=agent,
+        environment=jobs.environment_config("sandbox"), jobs_dir=ws.jobs_dir,
+        job_name=jobs.unique_job_name(name), n_concurrent=concurrency, n_attempts=1,
     )  # fmt: skip
+    started = time.monotonic()
     job_dir = await worker.run(config)
-    [result_path] = job_dir.glob("trivial__*/result.json")
-    result = json.loads(result_path.read_text())
-    assert result["verifier_result"]["rewards"]["reward"] == 1.0, result.get("exception_info")
+    wall = time.monotonic() - started
+    results = [json.loads(path.read_text()) for path in job_dir.glob("trivial-*__*/result.json")]
+    for result in results:
+        assert result["verifier_result"]["rewards"]["reward"] == 1.0, result.get("exception_info")
+    return wall, results
+
+
+async def one_trial(worker: jobs.Worker, ws: workspace.Workspace, agent: AgentConfig, name: str) -> tuple[float, float]:
+    _, [result] = await job(worker, ws, agent, name, 1, 1)
     return seconds(result), seconds(result["agent_setup"]) + seconds(result["agent_execution"])
 
 
@@ -53,12 +65,16 @@ async def measure(ws: workspace.Workspace, trials: int) -> dict[str, list[tuple[
     unboxed = AgentConfig(import_path=workspace.AGENT_IMPORT_PATH, model_name=model, skip_model_parsing=True)
     boxed = jobs.agent_config(workspace.AGENT_IMPORT_PATH, model)
     times: dict[str, list[tuple[float, float]]] = {"in the worker": [], "in its box": []}
+    jobs_wall: dict[str, list[float]] = {"in the worker": [], "in its box": []}
     async with jobs.Worker(ws.root, model) as worker:
         await one_trial(worker, ws, unboxed, "warm")  # the first trial builds the image
         for _ in range(trials):
             times["in the worker"].append(await one_trial(worker, ws, unboxed, "unboxed"))
             times["in its box"].append(await one_trial(worker, ws, boxed, "boxed"))
-    return times
+        for _ in range(3):
+            jobs_wall["in the worker"].append((await job(worker, ws, unboxed, "unboxed4", 8, 4))[0])
+            jobs_wall["in its box"].append((await job(worker, ws, boxed, "boxed4", 8, 4))[0])
+    return times, jobs_wall
 
 
 def main() -> None:
@@ -68,14 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        task = root / "tasks" / "trivial"
-        for sub in ("environment", "solution", "tests"):
-            (task / sub).mkdir(parents=True)
-        (task / "task.toml").write_text('version = "1.0"\n')
-        (task / "instruction.md").write_text("Write 1.\n")
-        (task / "environment" / "Dockerfile").write_text("FROM debian:bookworm-slim\nWORKDIR /app\n")
-        (task / "solution" / "solve.sh").write_text("#!/bin/bash\ntrue\n")
-        (task / "tests" / "test.sh").write_text("#!/bin/bash\necho 1 > /logs/verifier/reward.txt\n")
+        trivial_tasks(root / "tasks", 8)
         scripts = root / "scripts"
         scripts.mkdir()
         turn = {"content": "", "tool_calls": [{"name": "bash", "arguments": {"command": "echo 1"}}]}
@@ -83,7 +92,7 @@ def main() -> None:
         (scripts / "bench.json").write_text(json.dumps({"conversations": [conversation]}))
         os.environ["AUTOAGENT_SCRIPTS"] = str(scripts)
         ws = workspace.init(root / "ws", str(root / "tasks"), model="scripted/bench")
-        times = asyncio.run(measure(ws, args.trials))
+        times, jobs_wall = asyncio.run(measure(ws, args.trials))
     print(f"Harness box overhead, {platform.node()} ({os.cpu_count()} cores), "
           f"{args.trials} trials each way, {args.turns} commands per trial\n")  # fmt: skip
     print("| harness | trial wall time (median) | agent setup + run (median) |")
@@ -94,6 +103,9 @@ def main() -> None:
         print(f"| {label} | {medians[label][0]:.2f} s | {medians[label][1]:.2f} s |")
     added = [medians["in its box"][i] - medians["in the worker"][i] for i in (0, 1)]
     print(f"\nAdded by the box: {added[0]:+.2f} s per trial (wall), {added[1]:+.2f} s in the agent's phases.")
+    boxed, unboxed = (statistics.median(jobs_wall[k]) for k in ("in its box", "in the worker"))
+    print(f"\n8 trials at concurrency 4, median of 3 jobs: {unboxed:.2f} s in the worker, {boxed:.2f} s "
+          f"in boxes: {(boxed - unboxed) / 8:+.2f} s per trial.")
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ PROVIDER_ENV = {
 AUTOAGENT_ENV = (spend.FILE_ENV, spend.BUDGET_ENV, spend.ROLE_ENV, spend.EXPERIMENT_ENV,
                  "AUTOAGENT_SCRIPTS", "LITELLM_LOCAL_MODEL_COST_MAP", "HARBOR_TELEMETRY",
                  "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")  # fmt: skip
-EXTRA_ENV = "AUTOAGENT_HARNESS_ENV"
-EXAMPLE_TASKS = Path(autoagent.__file__).parent.resolve() / "examples" / "tasks"  # comma-separated names a user lets through as well
+EXTRA_ENV = "AUTOAGENT_HARNESS_ENV"  # comma-separated names a user lets through as well
+EXAMPLE_TASKS = Path(autoagent.__file__).parent.resolve() / "examples" / "tasks"  # with their solutions
 
 
 class HarnessBoxError(RuntimeError):

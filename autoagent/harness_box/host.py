@@ -135,10 +135,12 @@ class Box:
                 self.process.kill()
 
     def abandon(self) -> None:
-        """It will not be used: stop it and remove its scratch, now."""
+        """It will not be used: stop it and remove its scratch, now (also from a
+        finalizer, when its event loop may be closed already)."""
         self.kill()
-        self.channel.close()
-        self._serving.cancel()
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            self.channel.close()
+            self._serving.cancel()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

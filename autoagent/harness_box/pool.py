@@ -37,6 +37,8 @@ async def take(harness: str, harness_dir: Path, model: str | None) -> Box:
             if started.alive:
                 return started
             started.abandon()
+    elif spare is not None:
+        _end(spare)
     return await Box.start(harness=harness, harness_dir=harness_dir, model=model)
 
 
@@ -44,9 +46,13 @@ def close_all() -> None:
     """End every spare box (the worker is done): one still starting finds its
     directory gone and fails, or dies with the worker."""
     for task, root in _spares.values():
-        if task.done() and not task.cancelled() and task.exception() is None:
-            task.result().abandon()
-        elif not task.done():
-            task.add_done_callback(lambda t: t.cancelled() or t.exception() or t.result().abandon())
+        _end(task)
         shutil.rmtree(root, ignore_errors=True)
     _spares.clear()
+
+
+def _end(task: asyncio.Task) -> None:
+    if not task.done():
+        task.add_done_callback(_end)
+    elif not task.cancelled() and task.exception() is None:
+        task.result().abandon()
