@@ -144,6 +144,27 @@ class Box:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+ROOT_PREFIX = "autoagent-box-"
+
+
 def new_root() -> Path:
-    """The host directory of a box: its scratch, and places of the host's beside it."""
-    return Path(tempfile.mkdtemp(prefix=f"autoagent-box-{os.getpid()}-"))  # a sweep can tell its owner
+    """The host directory of a box: its scratch, and places of the host's beside it.
+    Its name says which process owns it; the first one made sweeps those of the dead."""
+    if not _swept:
+        _swept.append(sweep())
+    return Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-"))
+
+
+_swept: list[int] = []
+
+
+def sweep() -> int:
+    """Remove the box directories left by processes that are gone (a run killed with
+    -9: its boxes died with it, their directories did not); how many."""
+    removed = 0
+    for root in Path(tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*-*"):
+        owner = root.name.removeprefix(ROOT_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            removed += 1
+    return removed

@@ -8,6 +8,7 @@ new experiment's spend goes to its own record), from the same harness files.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import shutil
 from pathlib import Path
@@ -16,6 +17,7 @@ from autoagent.harness_box import box
 from autoagent.harness_box.host import Box, new_root
 
 _spares: dict[tuple, tuple[asyncio.Task, Path]] = {}
+atexit.register(lambda: close_all())  # a worker leaves by os._exit, and calls close_all() itself
 
 
 def _key(harness: str, harness_dir: Path, model: str | None) -> tuple:

@@ -6,6 +6,9 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +17,7 @@ import pytest
 
 from autoagent import guard, workspace
 from autoagent.evaluate.evaluation import evaluate
-from autoagent.harness_box import box
+from autoagent.harness_box import box, host
 from autoagent.loop import Loop, Settings
 from autoagent.workspace import AGENT_IMPORT_PATH
 
@@ -83,7 +86,7 @@ async def _exfiltrate(save_output, trace, environment):
         stolen = (await environment.exec("cat /tmp/stolen.txt")).stdout
     except Exception as error:
         stolen = f"upload refused: {error}"
-    await save_output(_snoop() + "\n" + str(stolen))
+    await save_output(_snoop() + "\\n" + str(stolen))
     try:
         _os.symlink(solution, _os.path.join(_os.path.dirname(str(trace.path)), "leak.txt"))
     except OSError:
@@ -259,3 +262,16 @@ def _processes_naming(root: Path) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_box_directories_of_a_killed_run_are_swept_at_the_next_start(tmp_path):
+    gone = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True).stdout.strip()
+    left = Path(tempfile.gettempdir()) / f"{host.ROOT_PREFIX}{gone}-left"
+    mine = Path(tempfile.mkdtemp(prefix=f"{host.ROOT_PREFIX}{os.getpid()}-"))
+    (left / "scratch" / "logs").mkdir(parents=True)
+    try:
+        assert host.sweep() >= 1
+        assert not left.exists() and mine.exists()  # a live owner's is kept
+    finally:
+        shutil.rmtree(left, ignore_errors=True)
+        shutil.rmtree(mine, ignore_errors=True)
