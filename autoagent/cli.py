@@ -22,6 +22,7 @@ from autoagent.evaluate import evaluate
 from autoagent.evaluate.job import JobFailed
 from autoagent.evaluate.tasks import discover, select
 from autoagent.guard import import_problem
+from autoagent.harness_box.box import HarnessBoxError
 from autoagent.workspace import AGENT_IMPORT_PATH, EXAMPLE_TASKS, Workspace, WorkspaceError
 
 app = typer.Typer(
@@ -227,7 +228,11 @@ def eval_command(
         model = model or config.agent.model
         if config.agent.api_base:
             agent_kwargs.setdefault("api_base", config.agent.api_base)
-        if problem := import_problem(plan.workspace.harness):
+        try:
+            problem = import_problem(plan.workspace.harness)
+        except HarnessBoxError as error:
+            raise fail(str(error)) from None
+        if problem:
             raise fail(problem)
     from autoagent.llm import model_problem  # LiteLLM is slow to import: only when needed
 
@@ -370,7 +375,7 @@ def run(
     mode = "quiet" if quiet else "plain" if plain or not display.console.is_terminal else "live"
     try:
         reason = _run_loop(workspace, settings, mode)
-    except RunError as error:
+    except (RunError, HarnessBoxError) as error:
         raise fail(str(error)) from None
     display.console.print(f"Stopped: {reason}. The ledger is {workspace.root / 'results.tsv'}")
 
@@ -404,7 +409,7 @@ def demo(
     )  # fmt: skip
     try:
         _run_loop(workspace, settings)
-    except RunError as error:
+    except (RunError, HarnessBoxError) as error:
         raise fail(str(error)) from None
     display.console.print(f"\n[bold]{workspace.root / 'results.tsv'}[/]")
     display.console.print((workspace.root / "results.tsv").read_text(), highlight=False)

@@ -25,8 +25,8 @@ from harbor.models.agent.context import AgentContext
 from harbor.models.trial.result import AgentInfo
 
 from autoagent import spend
-from autoagent.harness_box.channel import RemoteError
 from autoagent.harness_box import pool
+from autoagent.harness_box.channel import RemoteError
 from autoagent.harness_box.host import Box
 
 

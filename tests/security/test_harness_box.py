@@ -14,8 +14,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from autoagent import guard, workspace
+from autoagent.cli import app
 from autoagent.evaluate.evaluation import evaluate
 from autoagent.harness_box import box, host
 from autoagent.loop import Loop, Settings
@@ -208,6 +210,10 @@ def test_without_bubblewrap_the_loop_says_so_and_runs_nothing(tmp_path, monkeypa
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
     with pytest.raises(box.HarnessBoxError, match="apt-get install bubblewrap"):
         guard.import_problem(ws.harness)
+    monkeypatch.chdir(ws.root)
+    result = CliRunner().invoke(app, ["eval"])
+    assert result.exit_code != 0 and "apt-get install bubblewrap" in " ".join(result.output.split())
+    assert not ws.jobs_dir.exists() or not any(ws.jobs_dir.iterdir())  # nothing ran
 
 
 def test_only_the_models_credentials_reach_the_box():
