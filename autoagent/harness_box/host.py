@@ -71,7 +71,8 @@ class Box:
             code = await self.process.wait()
             tail = self.log.read_text(errors="replace").strip().splitlines()[-10:]
             raise HarnessBoxExited(
-                f"the harness box exited (code {code}) during {op}; the end of {self.log}:\n" + "\n".join(tail)
+                f"the harness box exited (code {code}) during {op}; the end of its output "
+                f"(all of it goes to the trial's agent/{LOG_NAME}):\n" + "\n".join(tail)
             ) from None
 
     async def _handle(self, message: dict[str, Any]) -> Any:

@@ -281,3 +281,84 @@ def test_box_directories_of_a_killed_run_are_swept_at_the_next_start(tmp_path):
     finally:
         shutil.rmtree(left, ignore_errors=True)
         shutil.rmtree(mine, ignore_errors=True)
+
+
+TRANSFERS = '''
+from pathlib import Path
+
+from harbor.agents.base import BaseAgent
+
+
+class AutoAgent(BaseAgent):
+    @staticmethod
+    def name():
+        return "transfers"
+
+    def version(self):
+        return "1"
+
+    async def setup(self, environment):
+        pass
+
+    async def run(self, instruction, environment, context):
+        here = Path(self.logs_dir)
+        (here / "up").mkdir()
+        (here / "up" / "a.txt").write_text("to the sandbox")
+        await environment.upload_dir(here / "up", "/app/up")
+        await environment.download_file("/app/result.txt", here / "got" / "result.txt")
+        await environment.download_dir("/app/dir", here / "gotdir")
+        result = await environment.exec("echo hi", timeout_sec=5)
+        context.metadata = {"exec": result.stdout, "listing": sorted(p.name for p in here.rglob("*"))}
+'''
+
+
+class FakeEnvironment:
+    """Stands in for the task's sandbox: records what the box asked of it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.calls = root, []
+
+    async def exec(self, command, **options):
+        from harbor.environments.base import ExecResult
+
+        self.calls.append(("exec", command, options))
+        return ExecResult(stdout="hi\n", stderr="", return_code=0)
+
+    async def upload_dir(self, source, target):
+        self.calls.append(("upload_dir", target, sorted(p.name for p in Path(source).rglob("*"))))
+
+    async def download_file(self, source, target):
+        self.calls.append(("download_file", source))
+        Path(target).write_text("from the sandbox")
+
+    async def download_dir(self, source, target):
+        self.calls.append(("download_dir", source))
+        (Path(target) / "sub").mkdir(parents=True)
+        (Path(target) / "sub" / "b.txt").write_text("b")
+
+
+def test_the_box_reaches_the_sandbox_only_through_the_trial(tmp_path):
+    from harbor.models.agent.context import AgentContext
+
+    from autoagent.harness_box.agent import BoxedAgent
+
+    (tmp_path / "harness").mkdir()
+    (tmp_path / "harness" / "transfers.py").write_text(TRANSFERS)
+    logs = tmp_path / "trial" / "agent"
+    environment, context = FakeEnvironment(tmp_path), AgentContext()
+
+    async def trial():
+        agent = BoxedAgent(logs_dir=logs, model_name="scripted/none", harness="transfers:AutoAgent",
+                           harness_dir=str(tmp_path / "harness"))  # fmt: skip
+        await agent.setup(environment)
+        await agent.run("go", environment, context)
+        return agent.to_agent_info().name
+
+    assert asyncio.run(trial()) == "transfers"
+    assert environment.calls == [
+        ("upload_dir", "/app/up", ["a.txt"]), ("download_file", "/app/result.txt"),
+        ("download_dir", "/app/dir"), ("exec", "echo hi", {"cwd": None, "env": None, "timeout_sec": 5, "user": None}),
+    ]  # fmt: skip
+    assert context.metadata["exec"] == "hi\n"
+    assert (logs / "got" / "result.txt").read_text() == "from the sandbox"  # its logs, copied out
+    assert (logs / "gotdir" / "sub" / "b.txt").read_text() == "b"
