@@ -246,6 +246,7 @@ def test_a_timeout_kills_the_box_and_everything_in_it(tmp_path, scripts):
                                   include=["hello-file"], cwd=ws.root, jobs_dir=ws.jobs_dir))  # fmt: skip
     [trial] = result.trials
     assert "AgentTimeoutError" in trial.error and trial.category == "agent"
+    assert (Path(trial.trial_dir) / "agent" / "trajectory.json").exists()  # it unwound before the kill
     assert not boxes_of(ws.root)  # the box, its helper process and its runner are gone (the spare box too)
     assert set(Path("/tmp").glob("autoagent-box-*")) <= scratch_before  # its scratch too
 
@@ -348,8 +349,8 @@ def test_the_box_reaches_the_sandbox_only_through_the_trial(tmp_path):
     environment, context = FakeEnvironment(tmp_path), AgentContext()
 
     async def trial():
-        agent = BoxedAgent(logs_dir=logs, model_name="scripted/none", harness="transfers:AutoAgent",
-                           harness_dir=str(tmp_path / "harness"))  # fmt: skip
+        agent = BoxedAgent(logs_dir=logs, model_name="scripted/none", skip_model_parsing=True,
+                           harness="transfers:AutoAgent", harness_dir=str(tmp_path / "harness"))  # fmt: skip
         await agent.setup(environment)
         await agent.run("go", environment, context)
         return agent.to_agent_info().name
