@@ -69,7 +69,7 @@ class Channel:
         """Answer requests with `handler` and hand replies to their askers, until the
         other side closes the connection."""
         try:
-            while line := await self.reader.readline():
+            while line := await _readline(self.reader):
                 message = json.loads(line)
                 if "reply_to" in message:
                     future = self._waiting.get(message["reply_to"])
@@ -100,6 +100,13 @@ class Channel:
     def close(self) -> None:
         self.closed = self.closed or "closed"
         self.writer.close()
+
+
+async def _readline(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.readline()
+    except ConnectionError:  # the other side was killed: as good as closed
+        return b""
 
 
 def describe(error: BaseException) -> dict[str, Any]:

@@ -117,7 +117,7 @@ class Box:
         self.kill()  # its run is over (or given up on): nothing in it is waited for
         await self.process.wait()
         self._serving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await self._serving
         try:
             logs_dir.mkdir(parents=True, exist_ok=True)

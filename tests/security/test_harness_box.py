@@ -237,8 +237,8 @@ def test_a_timeout_kills_the_box_and_everything_in_it(tmp_path, scripts):
     ws = workspace.init(tmp_path / "ws", model="scripted/hello")
     harness = ws.harness.read_text()
     harness = harness.replace("from collections.abc", "import asyncio\nfrom collections.abc", 1)
-    docstring = '    """Ask the model for a turn, run the tools it calls, repeat until it stops."""\n'
-    ws.harness.write_text(harness.replace(docstring, '    """Hang."""\n' + HANG, 1))
+    started = "    trace.user(instruction)\n"  # its trajectory has begun
+    ws.harness.write_text(harness.replace(started, started + HANG, 1))
     toml = ws.tasks_dir / "hello-file" / "task.toml"
     toml.write_text(toml.read_text().replace("[agent]\ntimeout_sec = 300.0", "[agent]\ntimeout_sec = 3.0"))
     scratch_before = set(Path("/tmp").glob("autoagent-box-*"))
