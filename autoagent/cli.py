@@ -25,6 +25,7 @@ from autoagent.evaluate.infra import ConfigurationFailed
 from autoagent.evaluate.tasks import discover, select
 from autoagent.faults import ModelConfigurationError, ModelUnavailableError
 from autoagent.guard import import_problem
+from autoagent.harness_box.box import HarnessBoxError
 from autoagent.scripted import DEMO_META
 from autoagent.workspace import AGENT_IMPORT_PATH, EXAMPLE_TASKS, Workspace, WorkspaceError
 
@@ -321,7 +322,11 @@ def eval_command(
         model = model or config.agent.model
         if config.agent.api_base:
             agent_kwargs.setdefault("api_base", config.agent.api_base)
-        if problem := import_problem(plan.workspace.harness):
+        try:
+            problem = import_problem(plan.workspace.harness)
+        except HarnessBoxError as error:
+            raise fail(str(error)) from None
+        if problem:
             raise fail(problem)
     from autoagent.llm import model_problem  # LiteLLM is slow to import: only when needed
 
@@ -473,7 +478,7 @@ def run(
     mode = "quiet" if quiet else "plain" if plain or not display.console.is_terminal else "live"
     try:
         reason = _run_loop(workspace, settings, mode)
-    except (RunError, ModelConfigurationError) as error:
+    except (RunError, ModelConfigurationError, HarnessBoxError) as error:
         raise fail(str(error)) from None
     display.console.print(f"Stopped: {reason}. The ledger is {workspace.root / 'results.tsv'}")
 
@@ -528,7 +533,7 @@ def demo(
     )  # fmt: skip
     try:
         _run_loop(workspace, settings)
-    except RunError as error:
+    except (RunError, HarnessBoxError) as error:
         raise fail(str(error)) from None
     display.console.print(f"\n[bold]{workspace.root / 'results.tsv'}[/]")
     display.console.print((workspace.root / "results.tsv").read_text(), highlight=False)

@@ -9,11 +9,10 @@ improvement, whatever it scores.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from autoagent.harness_box import box as harness_box
 
 BOUNDARY = "FIXED ADAPTER BOUNDARY"
 # Paths and files that belong to the verifier or the reference solution.
@@ -80,16 +79,8 @@ def import_problem(path: Path) -> str | None:
         return f"{path}, line {error.lineno}: {error.msg}{pointer}"
     if not BOUNDARY_LINE.search(source):
         return f"{path} has no `# ... {BOUNDARY} ...` line: it is not an AutoAgent harness."
-    # Import it as Harbor will, in a fresh process, from the workspace.
-    probe = (
-        "import importlib, sys\n"
-        f"module = importlib.import_module({path.stem!r})\n"
-        "sys.exit(0 if getattr(module, 'AutoAgent', None) is not None else 3)\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", probe], cwd=path.parent, capture_output=True, text=True,
-        timeout=120, env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
-    )  # fmt: skip
+    # Import it as Harbor will, in a fresh process, in the box a trial runs it in.
+    completed = harness_box.run_import_check(path)
     if completed.returncode == 3:
         return f"{path} imports, but defines no class AutoAgent for Harbor to run."
     if completed.returncode != 0:

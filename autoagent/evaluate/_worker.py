@@ -23,6 +23,8 @@ from harbor.job import Job
 from harbor.models.job.config import JobConfig
 from harbor.trial.hooks import TrialHookEvent
 
+from autoagent.harness_box import pool
+
 
 def die_with_parent() -> None:
     """If the process that started us is killed, stop too (our sandboxes follow)."""
@@ -77,6 +79,7 @@ async def main() -> None:
             done.update(ok=False, error=traceback.format_exc(limit=3).strip().splitlines()[-1])
         events.write(json.dumps(done) + "\n")
     events.flush()
+    pool.close_all()  # the spare harness box
     os._exit(0)  # every job is done and recorded; skip tearing down the interpreter
 
 

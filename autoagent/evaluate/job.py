@@ -19,6 +19,8 @@ from harbor.models.environment_type import EnvironmentType
 from harbor.models.job.config import JobConfig, RetryConfig
 from harbor.models.trial.config import AgentConfig, EnvironmentConfig, TaskConfig
 
+from autoagent.harness_box import BOXED_AGENT
+
 SANDBOX = "autoagent.sandbox:Sandbox"
 BUILTIN_AGENTS = ("oracle", "nop")
 
@@ -34,10 +36,13 @@ def unique_job_name(prefix: str) -> str:
 
 
 def agent_config(agent: str, model: str | None = None, kwargs: dict | None = None) -> AgentConfig:
-    """`oracle`, `nop`, any Harbor agent name, or an import path like `agent:AutoAgent`."""
-    if ":" in agent:  # our harness resolves its model itself (LiteLLM names, scripted/...)
-        return AgentConfig(import_path=agent, model_name=model, kwargs=kwargs or {},
-                           skip_model_parsing=True)  # fmt: skip
+    """`oracle`, `nop`, any Harbor agent name, or an import path like `agent:AutoAgent`.
+
+    An import path is a harness: it runs in a box of its own (see harness_box), imported
+    from the worker's directory. It resolves its model itself (LiteLLM names, scripted/...)."""
+    if ":" in agent:
+        return AgentConfig(import_path=BOXED_AGENT, model_name=model, skip_model_parsing=True,
+                           kwargs={"harness": agent, "harness_kwargs": kwargs or {}})  # fmt: skip
     return AgentConfig(name=agent, model_name=model, kwargs=kwargs or {})
 
 

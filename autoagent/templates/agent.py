@@ -5,8 +5,9 @@ prompt, the model settings, the tools, how the agent is built and how a task is 
 Change any of it. Below the boundary is the adapter that lets Harbor run this file
 (`PYTHONPATH=. harbor run -p tasks -a agent:AutoAgent`); AutoAgent rejects any change to it.
 
-The agent loop runs here, on the host; only the tools' commands run in the task's
-sandbox, so API keys never enter it.
+The agent loop runs outside the task's sandbox (under AutoAgent, in a box of its own
+that sees no task's solution or tests); only the tools' commands run in the sandbox,
+so API keys never enter it.
 """
 
 from __future__ import annotations
