@@ -339,6 +339,10 @@ def eval_command(
         plan = _without_test_split(plan, config)
     if problem := agent_problem(agent, plan.cwd):
         raise fail(f"--agent {agent}: {problem}", 2)
+    module, _, name = agent.partition(":")
+    if name and agent != AGENT_IMPORT_PATH and (plan.cwd / f"{module}.py").is_file():
+        if problem := import_problem(plan.cwd / f"{module}.py", name, boundary=False):  # as a trial imports it
+            raise fail(f"--agent {agent}: {problem}", 2)
     total = _count_trials(plan, limit, attempts)
     with display.trial_progress(total, f"eval {agent}", quiet) as on_event:
         try:

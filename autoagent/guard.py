@@ -69,20 +69,21 @@ def naming_problem(text: str, task_names: list[str], where: str = "the harness")
     return None
 
 
-def import_problem(path: Path) -> str | None:
-    """Why `path` cannot serve as a harness (syntax, import, no AutoAgent), or None."""
+def import_problem(path: Path, name: str = "AutoAgent", boundary: bool = True) -> str | None:
+    """Why `path` cannot serve as a harness (syntax, import, no class `name`), or None.
+    `boundary`: whether it must be an AutoAgent harness, with the FIXED ADAPTER BOUNDARY."""
     source = path.read_text()
     try:
         compile(source, str(path), "exec")
     except SyntaxError as error:
         pointer = f"\n    {error.text.rstrip()}" if error.text else ""
         return f"{path}, line {error.lineno}: {error.msg}{pointer}"
-    if not BOUNDARY_LINE.search(source):
+    if boundary and not BOUNDARY_LINE.search(source):
         return f"{path} has no `# ... {BOUNDARY} ...` line: it is not an AutoAgent harness."
     # Import it as Harbor will, in a fresh process, in the box a trial runs it in.
-    completed = harness_box.run_import_check(path)
+    completed = harness_box.run_import_check(path, name)
     if completed.returncode == 3:
-        return f"{path} imports, but defines no class AutoAgent for Harbor to run."
+        return f"{path} imports, but defines no class {name} for Harbor to run."
     if completed.returncode != 0:
         lines = completed.stderr.strip().splitlines()
         where = [line.strip() for line in lines if f"{path.name}\", line" in line]

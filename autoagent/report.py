@@ -504,20 +504,14 @@ def details(run: Run, e: Experiment, base: Path, pages: dict[str, Path]) -> str:
         lines.append("<pre class=diff>" + _colour_diff(diff[:DIFF_LIMIT]) + "</pre>")
     if e.trials:
         links = ["<tr><th>task</th><th>stage</th><th>reward</th><th>trial</th><th>error</th></tr>"]
-        rounds: dict[str, int] = {}  # a gate's rounds are its evaluation jobs, in order
         for t in e.trials:
-            if t.get("label", "eval") == "eval":
-                rounds.setdefault(str(Path(t["trial_dir"]).parent), len(rounds) + 1)
-        for t in e.trials:
-            job = str(Path(t["trial_dir"]).parent)
-            stage = f"round {rounds[job]}" if job in rounds and len(rounds) > 1 else t.get("label", "")
             trial = Path(t["trial_dir"])
             mark = "✓" if t["reward"] >= 1 else "✗"
             page = pages.get(t["trial_dir"])
             steps = (f"<a href='{_e(_link(page, base))}'>steps and verifier</a>" if page else
                      f"<a href='{_e(_link(trial / 'agent' / 'trajectory.json', base))}'>trajectory.json</a> · "
                      f"<a href='{_e(_link(trial / 'verifier' / 'test-stdout.txt', base))}'>verifier output</a>")  # fmt: skip
-            links.append(f"<tr><td>{_e(t['task'])}</td><td>{_e(stage)}</td><td>{mark} {t['reward']:g}</td>"
+            links.append(f"<tr><td>{_e(t['task'])}</td><td>{_e(t.get('label', ''))}</td><td>{mark} {t['reward']:g}</td>"
                          f"<td>{steps}</td><td>{_e(t.get('error') or '')}</td></tr>")  # fmt: skip
         lines.append("<table class=trials>" + "".join(links) + "</table>")
     return "".join(lines) + "</details>"

@@ -169,6 +169,6 @@ def test_an_agent_class_that_does_not_exist_is_one_line(tmp_path, monkeypatch):
     ws = workspace.init(tmp_path / "ws", model="scripted/examples")
     monkeypatch.chdir(ws.root)
     result = invoke("eval", "--agent", "agent:Nope", "-l", "1", "-q")
-    assert result.exit_code == 1
-    assert "has no class 'Nope'" in result.output
+    assert result.exit_code == 2
+    assert "defines no class Nope" in flat(result.output)
     assert 'File "' not in result.output and "Traceback" not in result.output

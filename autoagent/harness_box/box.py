@@ -169,10 +169,10 @@ def module_command(module: str, harness_dir: Path, import_path: str, scratch: Pa
     )  # fmt: skip
 
 
-def run_import_check(path: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_import_check(path: Path, name: str = "AutoAgent", timeout: float = 120) -> subprocess.CompletedProcess:
     """Import the harness at `path` in a box, as a trial will: exit 0 if it defines
-    AutoAgent, 3 if not, 1 (with a traceback on stderr) if it does not import."""
+    `name`, 3 if not, 1 (with a traceback on stderr) if it does not import."""
     with tempfile.TemporaryDirectory(prefix=f"autoagent-box-{os.getpid()}-") as scratch:
         argv = module_command("autoagent.harness_box.import_check", path.parent.absolute(),
-                              f"{path.stem}:AutoAgent", Path(scratch), args=[path.stem])  # fmt: skip
+                              f"{path.stem}:{name}", Path(scratch), args=[path.stem, name])  # fmt: skip
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)

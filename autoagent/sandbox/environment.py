@@ -47,6 +47,7 @@ from autoagent.sandbox.dockerfile import Image, UnsupportedDockerfile, build_pla
 from autoagent.sandbox.jail import PIDS_LIMIT, Jail, JailError
 from autoagent.sandbox.streaming import streamed
 
+COMPOSE_FILES = ("docker-compose.yaml", "docker-compose.yml", "compose.yaml", "compose.yml")
 DEFAULT_PATH = oci.DEFAULT_PATH
 # Host variables that only say how to reach package registries (proxies, CA
 # bundles, mirrors). Nothing else from the host's environment gets in.
@@ -142,13 +143,8 @@ class Sandbox(BaseEnvironment):
 
     def _validate_definition(self) -> None:
         dockerfile = self.environment_dir / "Dockerfile"
-        compose = self.environment_dir / "docker-compose.yaml"
-        if compose.exists() and not dockerfile.exists():
-            raise SandboxUnavailableError(
-                f"{compose} describes several containers; the sandbox runs one. "
-                "Run this task with -e docker on a machine that has Docker."
-            )
-        if not dockerfile.exists() and not self.task_env_config.docker_image:
+        has_compose = any((self.environment_dir / n).exists() for n in COMPOSE_FILES)
+        if not dockerfile.exists() and not self.task_env_config.docker_image and not has_compose:
             raise FileNotFoundError(
                 f"{self.environment_dir} has no Dockerfile and task.toml names no "
                 "docker_image: there is nothing to build the environment from."
@@ -269,9 +265,10 @@ class Sandbox(BaseEnvironment):
                     f"and the sandbox option base=image forbids the host stand-in: {error}"
                 ) from None
             self._warn(
-                f"Image {reference or '(none)'} unavailable, the host's userland stands in "
-                f"(sandbox option base=image makes this an error): {error}"
+                f"Image {reference or '(none)'} unavailable ({_gist(str(error))}): the host's "
+                "userland stands in (--ek base=image makes this an error; the log has the detail)"
             )
+            self.logger.info(f"Why the image {reference} could not be had: {error}")
             return None
         if not oci.has_shell(found.rootfs):
             raise SandboxUnavailableError(
@@ -467,11 +464,25 @@ class Sandbox(BaseEnvironment):
         )
 
 
+def _gist(detail: str, width: int = 100) -> str:
+    """The end of a tool's chain of "doing x: doing y: what failed", where the cause is."""
+    parts = [p.strip() for p in detail.split(": ") if p.strip()]
+    gist = ": ".join(parts[-2:]) if len(parts) > 1 else detail.strip()
+    return gist if len(gist) <= width else "..." + gist[-width:]
+
+
 def read_plan(environment_dir: Path, docker_image: str | None = None, base: Image | None = None) -> Image:
     """The task's Dockerfile as the sandbox will replay it; what it cannot honour is
     a `SandboxUnavailableError` naming the file, the line and the instruction.
     `base`: what the real image sets; without it, the host's userland stands in (with a
     Debian-family PATH)."""
+    compose = [environment_dir / n for n in COMPOSE_FILES if (environment_dir / n).exists()]
+    if compose:  # never a silent 0: its services, mounts and networks would all be missing
+        raise SandboxUnavailableError(
+            f"{compose[0]}: the task describes its containers with Docker Compose (services beside "
+            "the main one, mounts, networks), which the sandbox does not run. Run this task with "
+            "--env docker on a machine that has Docker, or with a cloud environment."
+        )
     base = base or Image(env={"PATH": DEFAULT_PATH})
     dockerfile = environment_dir / "Dockerfile"
     if not dockerfile.exists():

@@ -12,6 +12,7 @@ from harbor.models.trial.paths import TrialPaths
 
 from autoagent.sandbox import Sandbox, SandboxUnavailableError
 from autoagent.sandbox.jail import CommandTimeoutError
+from tests.conftest import write_task
 
 pytestmark = pytest.mark.usefixtures("needs_sandbox")
 
@@ -221,8 +222,26 @@ async def test_compose_tasks_are_refused_with_advice(tmp_path):
     environment.mkdir()
     (environment / "docker-compose.yaml").write_text("services: {}\n")
     trial = TrialPaths(tmp_path / "trial")
-    with pytest.raises(SandboxUnavailableError, match="-e docker"):
+    with pytest.raises(SandboxUnavailableError, match="--env docker"):
         Sandbox(environment, "compose", "c__env", trial, EnvironmentConfig())
+    # Beside a Dockerfile too (Harbor's hello-mcp): never a silent 0 with its services missing.
+    (environment / "Dockerfile").write_text("FROM debian:bookworm-slim\n")
+    with pytest.raises(SandboxUnavailableError, match="docker-compose.yaml: the task describes its containers"):
+        Sandbox(environment, "compose", "c__env", trial, EnvironmentConfig())
+
+
+def test_check_reports_a_compose_task_before_any_trial(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from autoagent.cli import app
+
+    tasks = tmp_path / "tasks"
+    task = write_task(tasks, "with-services", test="echo 1 > /logs/verifier/reward.txt")
+    (task / "environment" / "docker-compose.yaml").write_text("services:\n  mcp: {image: mcp-server}\n")
+    result = CliRunner().invoke(app, ["check", str(tasks), "--jobs-dir", str(tmp_path / "jobs")])
+    assert result.exit_code == 1
+    assert "Docker Compose" in " ".join(result.output.split())
+    assert not list((tmp_path / "jobs").glob("*/with-services__*"))  # no trial ran
 
 
 async def test_files_round_trip_and_planted_symlinks_cannot_reach_the_host(sandbox, tmp_path):
