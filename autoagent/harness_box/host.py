@@ -19,9 +19,11 @@ from harbor.environments.base import BaseEnvironment
 
 from autoagent.harness_box import box, transfer
 from autoagent.harness_box.channel import Channel
+from autoagent.sandbox.cgroups import Cgroup
 
 RUNNER = "autoagent.harness_box.runner"
 LOG_NAME = "harness-box.log"
+PIDS_LIMIT = 512  # processes and threads in one box: a fork bomb in a harness stays in it
 
 
 class HarnessBoxExited(RuntimeError):
@@ -29,8 +31,10 @@ class HarnessBoxExited(RuntimeError):
 
 
 class Box:
-    def __init__(self, process: asyncio.subprocess.Process, channel: Channel, root: Path) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, channel: Channel, root: Path,
+                 cgroup: Cgroup | None = None) -> None:  # fmt: skip
         self.process, self.channel, self.root = process, channel, root
+        self.cgroup = cgroup or Cgroup()
         self.staging, self.logs = root / "scratch" / "staging", root / "scratch" / "logs"
         self.log = root / LOG_NAME  # what the box prints; the host's, not in the box's view
         self.environment: BaseEnvironment | None = None
@@ -47,22 +51,24 @@ class Box:
         for place in (scratch / "staging", scratch / "logs", root / "private"):
             place.mkdir(parents=True)
         ours, theirs = socket.socketpair()
+        group = Cgroup.create(root.name, None, None, pids=PIDS_LIMIT)  # one limit, and killed as a whole
         try:
             warm = "1" if model and not model.startswith("scripted/") else "0"  # LiteLLM takes seconds
             argv = box.module_command(RUNNER, harness_dir, harness, scratch, model=model,
                                       args=[str(theirs.fileno()), str(scratch), warm])  # fmt: skip
             with open(root / LOG_NAME, "ab") as output:
                 process = await asyncio.create_subprocess_exec(
-                    *argv, pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+                    *group.join_command(argv), pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
                     stdout=output, stderr=output,
                 )  # fmt: skip
         except BaseException:
             ours.close()
+            group.remove()
             shutil.rmtree(root, ignore_errors=True)
             raise
         finally:
             theirs.close()
-        return cls(process, await Channel.open(ours), root)
+        return cls(process, await Channel.open(ours), root, group)
 
     async def request(self, op: str, **fields: Any) -> Any:
         try:
@@ -130,10 +136,13 @@ class Box:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def kill(self) -> None:
-        """Stop it now: bwrap's death takes its PID namespace, every process in it, along."""
+        """Stop it now: bwrap's death takes its PID namespace, every process in it, along;
+        its cgroup goes too (whatever got out of the namespace is killed with it)."""
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
+        with contextlib.suppress(OSError):  # busy a moment longer: the next start sweeps it
+            self.cgroup.remove()
 
     def abandon(self) -> None:
         """It will not be used: stop it and remove its scratch, now (also from a

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,14 @@ class Cgroup:
                 (directory / "memory.limit_in_bytes").write_text(str(int(value) * 2**20))
         if directory not in self.directories:
             self.directories.append(directory)
+
+    def join_command(self, argv: list[str]) -> list[str]:
+        """`argv`, started inside this cgroup: the host's own /bin/sh moves itself in, then
+        execs it (nothing of a sandbox runs before that)."""
+        if not self.directories:
+            return list(argv)
+        moves = "; ".join(f"echo $$ > {shlex.quote(str(procs))}" for procs in self.procs_files)
+        return ["/bin/sh", "-c", f'{moves}; exec "$@"', "sh", *argv]
 
     def pids(self) -> set[int]:
         found: set[int] = set()

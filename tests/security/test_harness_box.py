@@ -251,6 +251,39 @@ def test_a_timeout_kills_the_box_and_everything_in_it(tmp_path, scripts):
     assert set(Path("/tmp").glob("autoagent-box-*")) <= scratch_before  # its scratch too
 
 
+FORK = '''
+    import subprocess  # as many processes as it can get, then report how many it got
+    kids = []
+    for _ in range(2000):
+        try:
+            kids.append(subprocess.Popen(["sleep", "600"]))
+        except OSError:
+            break
+    print(f"the harness started {len(kids)} processes", flush=True)
+    return
+'''
+
+
+def test_a_fork_bomb_in_the_harness_stays_in_its_box(tmp_path, scripts):
+    ws = workspace.init(tmp_path / "ws", model="scripted/hello")
+    started = "    trace.user(instruction)\n"
+    ws.harness.write_text(ws.harness.read_text().replace(started, started + FORK, 1))
+    result = asyncio.run(evaluate(ws.tasks_dir, AGENT_IMPORT_PATH, model="scripted/hello",
+                                  include=["hello-file"], cwd=ws.root, jobs_dir=ws.jobs_dir))  # fmt: skip
+    [trial] = result.trials
+    said = (Path(trial.trial_dir) / "agent" / host.LOG_NAME).read_text()
+    got = int(said.split("the harness started ")[1].split()[0])
+    assert got < host.PIDS_LIMIT, said  # held by the box's pids limit, not by the host's
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_sleep_600(p)]  # all gone
+
+
+def _is_sleep_600(proc: Path) -> bool:
+    try:
+        return (proc / "cmdline").read_bytes() == b"sleep\x00600\x00"
+    except OSError:
+        return False
+
+
 def boxes_of(root: Path, wait: float = 5.0) -> list[int]:
     """Processes whose command line names the workspace (a box started for it, or one of
     its processes), after waiting up to `wait` s for killed ones to be reaped."""
