@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from autoagent import effort
+from autoagent.evaluate import effort
 from autoagent.ledger import Experiment
 
 KEPT = ("baseline", "keep")

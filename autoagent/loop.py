@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from autoagent import effort, guard, spend, traces
+from autoagent import guard, spend, traces
+from autoagent.evaluate import effort
 from autoagent.evaluate import EvalResult, evaluate
 from autoagent.evaluate.job import JobFailed, Worker
 from autoagent.evaluate.results import Trial

@@ -3,7 +3,7 @@ splits, and against its parent (the tasks it fixed and broke, how well it predic
 
 from __future__ import annotations
 
-from autoagent import effort
+from autoagent.evaluate import effort
 from autoagent.evaluate.results import Trial
 from autoagent.ledger import TASK_PASS, Experiment
 from autoagent.splits import Splits

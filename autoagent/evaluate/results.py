@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harbor.models.trial.error_policy import policy_for
 
-from autoagent import effort
+from autoagent.evaluate import effort
 from autoagent.sandbox.environment import WARNINGS_FILE
 
 # Failures of the machinery around the agent: retried, and counted apart.

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autoagent import effort, traces
+from autoagent import traces
+from autoagent.evaluate import effort
 from autoagent.evaluate.results import Trial
 from autoagent.ledger import TASK_PASS, Experiment
 from autoagent.strategies.stats import mean

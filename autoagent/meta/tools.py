@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from autoagent import effort, guard, traces
+from autoagent import guard, traces
+from autoagent.evaluate import effort
 from autoagent.evaluate.results import Trial
 from autoagent.ledger import Ledger
 
