@@ -38,7 +38,7 @@ class Cgroup:
     ) -> Cgroup:
         sweep()
         group = cls()
-        name = f"{os.getpid()}-{name}"  # the owner, for `sweep`
+        name = f"{owner()}-{name}"  # the owner, for `sweep`
         wanted = {"pids": pids, "cpu": cpus, "memory": memory_mb}
         for controller, value in wanted.items():
             if value is None:
@@ -111,6 +111,20 @@ class Cgroup:
         self.directories.clear()
 
 
+def owner() -> str:
+    """This process, as cgroup names record it: its pid and its PID namespace. A pid means
+    nothing in another namespace (a container, a nested sandbox sharing the cgroup tree)."""
+    return f"{os.getpid()}.{os.stat('/proc/self/ns/pid').st_ino}"
+
+
+def _dead_owner(name: str) -> bool:
+    """Whether the cgroup called `name` belongs to a process of our PID namespace that is gone
+    (never one of another namespace's, whose pids we cannot see)."""
+    pid, _, namespace = name.split("-", 1)[0].partition(".")
+    ours = owner().partition(".")[2]
+    return pid.isdigit() and namespace == ours and not _alive(int(pid))
+
+
 def sweep() -> None:
     """Kill and remove the sandboxes' cgroups whose owning process has died."""
     parents = [ROOT / _own_path("") / "autoagent"] if (ROOT / "cgroup.controllers").exists() else []
@@ -120,8 +134,7 @@ def sweep() -> None:
     for parent in parents:
         with contextlib.suppress(OSError):
             for directory in parent.iterdir():
-                owner = directory.name.split("-", 1)[0]
-                if directory.is_dir() and owner.isdigit() and not _alive(int(owner)):
+                if directory.is_dir() and _dead_owner(directory.name):
                     with contextlib.suppress(OSError):
                         Cgroup([directory]).remove()
 

@@ -2,6 +2,7 @@
 owner followed by the next start's sweep, no process, mount, cgroup or staging dir."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("needs_sandbox")
 def _cgroup_dirs(owner: int) -> list[Path]:
     """The sandbox cgroups that `owner` made, in every hierarchy."""
     roots = [cgroups.ROOT] + [cgroups.ROOT / c for c in ("pids", "cpu", "memory")]
-    return [p for root in roots for p in root.rglob(f"autoagent/{owner}-*") if p.is_dir()]
+    return [p for root in roots for p in root.rglob(f"autoagent/{owner}.*-*") if p.is_dir()]
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -112,3 +113,25 @@ async def test_a_killed_owners_build_is_swept_by_the_next_start(tmp_path):
     assert not [p for p in staging if p.exists()]
     _assert_nothing_left(owner.pid, staging[0])
     assert _processes_mentioning("sleep 313") == []
+
+
+def test_the_sweep_leaves_cgroups_of_other_pid_namespaces_alone(tmp_path):
+    """A pid means nothing in another PID namespace (a container, a nested run sharing the
+    cgroup tree): its sandboxes must not be killed as if their owner had died."""
+    group = cgroups.Cgroup.create("probe", None, None, pids=64)
+    assert group.directories, "no cgroup could be made here"
+    parent = group.directories[0].parent
+    ours = cgroups.owner().partition(".")[2]
+    dead = 2**22 + 12345  # above any pid this machine hands out
+    foreign = parent / f"{dead}.{int(ours) + 1}-another-namespace"
+    gone = parent / f"{dead}.{ours}-ours-and-dead"
+    foreign.mkdir()
+    gone.mkdir()
+    try:
+        cgroups.sweep()
+        assert foreign.exists() and not gone.exists()
+    finally:
+        for leftover in (foreign, gone):
+            with contextlib.suppress(OSError):
+                leftover.rmdir()
+        group.remove()
