@@ -16,13 +16,13 @@ from pathlib import Path
 from harbor.models.trial.error_policy import policy_for
 
 from autoagent.evaluate import effort
-from autoagent.sandbox.environment import WARNINGS_FILE
+from autoagent.sandbox.environment import DIED_FILE, WARNINGS_FILE
 
 # Failures of the machinery around the agent: retried, and counted apart.
 INFRA = {
     "EnvironmentStartTimeoutError", "SandboxBuildFailedError", "AgentSetupTimeoutError",
     "HealthcheckError", "AddTestsDirError", "DownloadVerifierDirError", "JailError",
-    "RuntimeRequestError", "SandboxLikelyOutOfMemoryError",
+    "RuntimeRequestError", "SandboxLikelyOutOfMemoryError", "SandboxDiedError",
     # the model provider: rate limits, outages, dropped connections
     "RateLimitError", "APIConnectionError", "InternalServerError", "ServiceUnavailableError",
     "Timeout", "APIError", "ApiError", "ApiRateLimitError", "ApiInternalServerError",
@@ -97,6 +97,10 @@ def read_trial(trial_dir: Path) -> Trial:
     error_type = info["exception_type"] if info else None
     rewards = (data.get("verifier_result") or {}).get("rewards") or {}
     task = Path(task_path).name
+    if (trial_dir / DIED_FILE).exists():  # whatever broke after, the sandbox died first
+        message = (trial_dir / DIED_FILE).read_text(errors="replace").strip()
+        info = {"exception_type": "SandboxDiedError", "exception_message": message}
+        error_type = "SandboxDiedError"
     counts = not error_type or policy_for(error_type).has_valid_reward
     bad_reward = _reward_problem(task, trial_dir, rewards) if counts else None
     if bad_reward:  # the verifier's error: this trial's, named, never a score

@@ -60,6 +60,7 @@ PASS_THROUGH = (
 # Beside Harbor's result.json: what the sandbox warned about, one line each, for the
 # results table, `--json` and the ledger.
 WARNINGS_FILE = "environment-warnings.txt"
+DIED_FILE = "sandbox-died.txt"  # beside a trial's result: its sandbox died under it (infrastructure)
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -277,6 +278,13 @@ class Sandbox(BaseEnvironment):
             )
         return found
 
+    def _record_death(self, why: str) -> None:
+        """Say beside the trial's result that its sandbox died: whatever the trial records
+        (a failed command, a verifier error), it is infrastructure, never the harness's fault."""
+        self.logger.warning(why)
+        with contextlib.suppress(OSError):
+            (self.trial_paths.trial_dir / DIED_FILE).write_text(why + "\n")
+
     def _warn(self, message: str) -> None:
         """A warning in the log and, one line each, beside the trial's result."""
         self.logger.warning(message)
@@ -380,6 +388,9 @@ class Sandbox(BaseEnvironment):
                         stdout_file=output,
                     )
             except JailError as error:  # Docker: "unable to find user ...", exit code 126
+                if not jail.alive():  # not the command's doing: the sandbox itself is gone
+                    self._record_death(f"the sandbox's first process died during the trial: {error}")
+                    return ExecResult(stdout=f"The sandbox of {self.session_id} died: {error}\n", return_code=1)
                 return ExecResult(stdout=f"{error}\n", return_code=126)
             text = collected.text() + result.stderr  # nsenter's own complaints, if any
         return ExecResult(stdout=text or None, return_code=result.return_code)

@@ -103,6 +103,17 @@ class Jail:
         """The sandbox's first process, seen from the host (its /proc/<pid>/root is the root)."""
         return self._init_pid
 
+    def alive(self) -> bool:
+        """Whether the sandbox's first process still lives (it may die under us: killed,
+        or its cgroup removed by something else)."""
+        if self._init_pid is None:
+            return False
+        try:
+            os.kill(self._init_pid, 0)
+        except ProcessLookupError:
+            return False
+        return self._process is None or self._process.returncode is None
+
     @property
     def running(self) -> bool:
         return self._init_pid is not None

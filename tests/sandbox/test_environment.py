@@ -298,3 +298,36 @@ async def test_cpu_limit_is_enforced(tmp_path):
         assert float(result.stdout) > 2.4
     finally:
         await box.stop(delete=True)
+
+
+async def test_a_sandbox_that_dies_under_a_trial_is_infrastructure_not_the_harness(tmp_path):
+    """Killed from outside mid-trial (an OOM kill, another process's sweep): every later command
+    fails, and the trial is read as an infrastructure error, retried, never the candidate's crash."""
+    import json
+    import signal
+
+    from autoagent.evaluate.results import read_trial
+    from autoagent.sandbox.environment import DIED_FILE
+
+    box = make_sandbox(tmp_path)
+    await box.start(force_build=False)
+    try:
+        os.kill(box._jail._init_pid, signal.SIGKILL)
+        for _ in range(50):
+            if not box._jail.alive():
+                break
+            await asyncio.sleep(0.05)
+        result = await box.exec("rm -f /logs/verifier/reward.txt")
+        assert result.return_code != 0 and "died" in result.stdout
+    finally:
+        await box.stop(delete=True)
+    trial_dir = box.trial_paths.trial_dir
+    assert (trial_dir / DIED_FILE).exists()
+    # What Harbor then records: its verifier's RuntimeError, which alone would read as the harness's.
+    (trial_dir / "result.json").write_text(json.dumps({
+        "task_name": "unit", "trial_name": trial_dir.name, "task_id": {"path": "unit"},
+        "exception_info": {"exception_type": "RuntimeError",
+                           "exception_message": "Failed to remove verifier reward files (exit code 1)"},
+    }))  # fmt: skip
+    trial = read_trial(trial_dir)
+    assert trial.category == "infra" and trial.error.startswith("SandboxDiedError")
