@@ -341,7 +341,11 @@ def eval_command(
         raise fail(f"--agent {agent}: {problem}", 2)
     module, _, name = agent.partition(":")
     if name and agent != AGENT_IMPORT_PATH and (plan.cwd / f"{module}.py").is_file():
-        if problem := import_problem(plan.cwd / f"{module}.py", name, boundary=False):  # as a trial imports it
+        try:
+            problem = import_problem(plan.cwd / f"{module}.py", name, boundary=False)  # as a trial imports it
+        except HarnessBoxError as error:
+            raise fail(str(error)) from None
+        if problem:
             raise fail(f"--agent {agent}: {problem}", 2)
     total = _count_trials(plan, limit, attempts)
     with display.trial_progress(total, f"eval {agent}", quiet) as on_event:

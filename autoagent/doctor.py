@@ -63,7 +63,9 @@ def _sandbox_starts() -> Check:
     except Exception as error:  # whatever stops it is what the user needs to read
         said = f"{type(error).__name__}: {error}"
     return Check("the sandbox starts and runs a command", said == "ok", "yes" if said == "ok" else said,
-                 "see the error; the sandbox needs overlayfs and namespaces (not inside an unprivileged container)")  # fmt: skip
+                 "see the error; the sandbox needs root, overlayfs and namespaces (not an unprivileged "
+                 "container), and its state dir on a filesystem that can hold an overlay's upper dir "
+                 "(not overlayfs itself): set AUTOAGENT_SANDBOX_DIR to one (ext4, xfs, tmpfs)")  # fmt: skip
 
 
 def _cgroups() -> Check:
