@@ -1,9 +1,11 @@
 """Shared fixtures. The sandbox needs root and bubblewrap, the report tests Chromium;
 CI sets AUTOAGENT_REQUIRE_ALL=1 so that a missing prerequisite fails instead of skipping."""
 
+import contextlib
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -27,12 +29,43 @@ def scripts(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session", autouse=True)
 def sandbox_state(tmp_path_factory):
-    """One layer cache for the whole session; trial roots are removed by the tests."""
+    """One layer cache for the whole session; trial roots are removed by the tests. At the
+    end, nothing of any sandbox may be left running: no process, no cgroup of ours."""
     state = tmp_path_factory.mktemp("sandbox-state")
     os.environ["AUTOAGENT_SANDBOX_DIR"] = str(state)
     os.environ.setdefault("HARBOR_TELEMETRY", "0")
     yield state
+    leftovers = _leftovers(state)
     shutil.rmtree(state, ignore_errors=True)
+    if leftovers:
+        pytest.fail("The test session left sandboxes behind:\n" + "\n".join(leftovers))
+
+
+def _leftovers(state: Path, wait: float = 10.0) -> list[str]:
+    """Processes that still name the session's sandbox state (bubblewrap, entrances, pasta),
+    and cgroups of this process or of dead owners that the next start's sweep would not clear."""
+    from autoagent.sandbox import cgroups
+
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+                status = (proc / "status").read_text()
+            except OSError:
+                continue
+            if proc.name.isdigit() and str(state).encode() in cmdline and "\nState:\tZ" not in status:
+                shown = cmdline.replace(b"\0", b" ").decode(errors="replace")[:200]
+                found.append(f"process {proc.name}: {shown}")
+        cgroups.sweep()  # what the next start does: dead owners' cgroups go
+        mine = cgroups.owner() + "-"
+        for root in [cgroups.ROOT] + [cgroups.ROOT / c for c in ("pids", "cpu", "memory")]:
+            with contextlib.suppress(OSError):
+                found += [f"cgroup {p}" for p in root.rglob(f"autoagent/{mine}*") if p.is_dir()]
+        if not found or time.monotonic() > deadline:
+            return sorted(set(found))
+        time.sleep(0.2)
 
 
 def _missing(problem: str | None) -> None:
