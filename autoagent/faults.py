@@ -9,8 +9,8 @@ Two kinds of provider fault leave `llm.complete`:
   an empty or malformed reply) that persisted after retries with backoff. It is the
   infrastructure's fault, never the harness's.
 
-A third kind is neither: a prompt the provider refuses for what it says (over the context
-window, against a content policy). That is the caller's own doing (a harness that lets its
+A third kind is neither: a request the provider refuses for what it is (over the context
+window, against a content policy, malformed: a 400 or 422). That is the caller's own doing (a harness that lets its
 history grow, a proposal that sends too much), not a setting and not an outage, so it
 leaves `llm.complete` as LiteLLM raised it: the trial fails as the agent's failure, the
 proposal as a failed proposal, and the run goes on.
@@ -65,7 +65,8 @@ def _classes() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]
     return permanent, transient
 
 
-PERMANENT_STATUS = {400, 401, 402, 403, 404, 405, 413, 422}  # LiteLLM maps some of them to APIError
+PERMANENT_STATUS = {401, 402, 403, 404, 405}  # LiteLLM maps some of them to APIError
+REQUEST_STATUS = {400, 413, 422}  # the request's own fault (see is_prompt_fault)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -75,10 +76,14 @@ def is_transient(error: BaseException) -> bool:
 
 
 def is_prompt_fault(error: BaseException) -> bool:
-    """The prompt itself is refused (too long, against a policy): the caller's failure."""
+    """The request itself is refused (too long, against a policy, malformed: a 400, 413 or
+    422): the caller's failure, not a setting. (The pre-flight's request is minimal and well
+    formed, so there such a refusal does point at a setting; see preflight.py.)"""
     import litellm
 
-    return isinstance(error, (litellm.ContextWindowExceededError, litellm.ContentPolicyViolationError))
+    return isinstance(error, (litellm.ContextWindowExceededError, litellm.ContentPolicyViolationError,
+                              litellm.BadRequestError, litellm.UnprocessableEntityError)) or (
+        getattr(error, "status_code", None) in REQUEST_STATUS and not _MISSING_KEY.search(str(error)))  # fmt: skip
 
 
 def is_permanent(error: BaseException) -> bool:

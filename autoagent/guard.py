@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 from autoagent.harness_box import box as harness_box
@@ -81,7 +82,10 @@ def import_problem(path: Path, name: str = "AutoAgent", boundary: bool = True) -
     if boundary and not BOUNDARY_LINE.search(source):
         return f"{path} has no `# ... {BOUNDARY} ...` line: it is not an AutoAgent harness."
     # Import it as Harbor will, in a fresh process, in the box a trial runs it in.
-    completed = harness_box.run_import_check(path, name)
+    try:
+        completed = harness_box.run_import_check(path, name)
+    except subprocess.TimeoutExpired as error:
+        return f"{path} does not import within {error.timeout:.0f} s (does it wait for something at import?)"
     if completed.returncode == 3:
         return f"{path} imports, but defines no class {name} for Harbor to run."
     if completed.returncode != 0:

@@ -28,7 +28,7 @@ from autoagent.evaluate import EvalResult, evaluate
 from autoagent.evaluate.job import JobFailed, Worker
 from autoagent.evaluate.results import Trial
 from autoagent.evaluate.tasks import TaskRef
-from autoagent.evaluate.infra import MOST_IN_A_ROW, ConfigurationFailed, Unmeasured, harness_failure, outage, unmeasured
+from autoagent.evaluate.infra import CANDIDATE_TRIES, MOST_IN_A_ROW, ConfigurationFailed, Unmeasured, harness_failure, outage, unmeasured
 from autoagent.history import GitError, History
 from autoagent.ledger import Experiment, Ledger, now
 from autoagent.live import LiveStatus
@@ -196,7 +196,7 @@ class Loop:
                 return self._stop(stopped)
         if pending is not None:
             self.report(f"experiment {pending.id}: the run stopped during it; evaluating it again")
-        failures = unmeasured = 0
+        failures = unmeasured = tries = 0  # tries: unmeasured evaluations of the pending candidate
         while not (reason := self.exhausted() or outage(unmeasured)):
             await self._wait(failures)
             try:
@@ -210,10 +210,13 @@ class Loop:
                     if pending is None:  # recorded; wait (longer each time) and ask again
                         failures += 1
                         continue
-            except Unmeasured:  # recorded; the same candidate is evaluated again after a wait
-                failures, unmeasured = failures + 1, unmeasured + 1
+            except Unmeasured as error:  # recorded; the same candidate is evaluated again after a wait
+                failures, unmeasured, tries = failures + 1, unmeasured + 1, tries + 1
+                if tries >= CANDIDATE_TRIES:  # it may be its own doing: set it aside and go on
+                    self._reject(pending, "rejected", f"its evaluation measured nothing {tries} times: {error.reason}")
+                    pending, tries = None, 0
                 continue
-            pending, failures, unmeasured = None, 0, 0
+            pending, failures, unmeasured, tries = None, 0, 0, 0
         return self._stop(reason)
 
     async def baseline(self) -> str | None:
@@ -391,6 +394,7 @@ class Loop:
             **self.settings.eval_options(), attempts=attempts, jobs_dir=self.ws.jobs_dir,
             job_prefix=f"exp{experiment.id}-{label}", tasks=tasks, cwd=self.ws.root,
             on_event=self._trial_event, job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
+            configured_model=self.settings.model if experiment.id > 0 else None,
         )  # fmt: skip
         try:
             result = await evaluate(self.ws.tasks_dir, AGENT_IMPORT_PATH, worker=worker, **options)

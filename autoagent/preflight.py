@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from autoagent import scripted, spend
 from autoagent.config import Config
-from autoagent.faults import ModelUnavailableError, rate_limited
+from autoagent.faults import ModelUnavailableError, configuration_error, is_prompt_fault, rate_limited
 
 PREFLIGHT_TIMEOUT_SEC = 30.0
 
@@ -64,6 +64,11 @@ async def check(endpoints: list[Endpoint]) -> None:
                 f"Before the first trial, a test call to [{endpoint.section}] model failed: {error}. "
                 f"Check {where} and try again."
             ) from error
+        except Exception as error:  # a minimal, well-formed request refused: the setting is wrong
+            if not is_prompt_fault(error):
+                raise
+            raise configuration_error(error, endpoint.model, endpoint.api_base,
+                                      f"[{endpoint.section}] model") from error  # fmt: skip
 
 
 def budget_problem(endpoints: list[Endpoint], budget_usd: float | None) -> str | None:

@@ -44,6 +44,25 @@ async def test_a_prompt_over_the_context_window_is_the_callers_failure_not_a_set
     assert len(server.requests) == 1  # and not retried
 
 
+async def test_a_malformed_request_is_the_callers_failure_not_a_setting(key):
+    """A harness that sends what the model refuses (max_tokens too high, a broken tool message)
+    fails its own trial; it must not stop the run as if the model were misconfigured."""
+    import litellm
+
+    with FakeOpenAI([(400, "max_tokens is too large: 999999")] * 4) as server:
+        with pytest.raises(litellm.BadRequestError):
+            await llm.complete("openai/fake-model", GO, api_base=server.url, backoff=FAST)
+    assert len(server.requests) == 1
+
+
+async def test_the_preflight_reads_a_refused_minimal_request_as_a_setting(key):
+    from autoagent import preflight
+
+    with FakeOpenAI([(400, "unknown parameter for this endpoint")] * 4) as server:
+        with pytest.raises(ModelConfigurationError, match=r"\[agent\] model"):
+            await preflight.check([preflight.Endpoint("task", "openai/fake-model", server.url)])
+
+
 async def test_a_meta_agent_fault_names_the_meta_setting(key):
     with FakeOpenAI([(404, "no such model")]) as server:
         with pytest.raises(ModelConfigurationError, match=r"\[meta\] model"):

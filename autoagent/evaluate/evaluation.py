@@ -115,10 +115,13 @@ async def evaluate(
     cwd: Path | None = None,
     worker: jobs.Worker | None = None,
     job_env: dict[str, str] | None = None,
+    configured_model: str | None = None,
 ) -> EvalResult:
     """Run `agent` on the tasks; every trial is read back from Harbor's own files.
 
-    The jobs run in `worker` (a process for this harness), or in a new one."""
+    The jobs run in `worker` (a process for this harness), or in a new one. A trial whose
+    model cannot work as configured stops it (`ConfigurationFailed`); with `configured_model`,
+    only a failure of that model does (a candidate's own choice of model is its own failure)."""
     chosen = tasks if tasks is not None else select(discover(tasks_dir), include, exclude, limit)
     if not chosen:
         raise ValueError(f"No tasks to run in {tasks_dir} (after filters)")
@@ -178,7 +181,7 @@ async def evaluate(
                 else:
                     results[trial.task].trials.append(trial)
             pending = list(retry.items())
-    check_configuration(evaluation.trials)  # a model that cannot work: stop, judge nothing
+    check_configuration(evaluation.trials, configured_model)  # a model that cannot work: stop, judge nothing
     for task in results.values():  # a trial that never wrote a result did not finish
         missing = attempts - len(task.trials)
         task.trials += [

@@ -15,6 +15,7 @@ from autoagent.evaluate.results import Trial
 
 MOSTLY = 0.5  # more than this share of infrastructure errors: not a measurement
 MOST_IN_A_ROW = 8  # evaluations in a row that measured nothing (waits of 30 s doubling: ~35 min): stop
+CANDIDATE_TRIES = 3  # of one candidate: its harness may be the cause (its own rate-limit storm), set it aside
 
 
 class ConfigurationFailed(ValueError):
@@ -50,6 +51,8 @@ def harness_failure(trials: list[Trial]) -> str | None:
     """Did the harness itself break (a Python error, no trace), rather than fail the task?"""
     for trial in trials:
         kind = (trial.error or "").split(":")[0]
+        if trial.category == "configuration":  # a model of its own choosing that cannot work
+            return f"{trial.error} (see {Path(trial.trial_dir) / 'exception.txt'})"
         if trial.category == "agent" and isinstance(getattr(builtins, kind, None), type):
             return f"{trial.error} (see {Path(trial.trial_dir) / 'exception.txt'})"
         if trial.category in (None, "agent") and not (Path(trial.trial_dir) / "agent" / "trajectory.json").exists():
@@ -57,10 +60,13 @@ def harness_failure(trials: list[Trial]) -> str | None:
     return None
 
 
-def check_configuration(trials: list[Trial]) -> None:
-    """Raise ConfigurationFailed with the full message of the first misconfigured trial."""
+def check_configuration(trials: list[Trial], model: str | None = None) -> None:
+    """Raise ConfigurationFailed with the full message of the first misconfigured trial; with
+    `model`, only for that model (a candidate that calls another one, without its key, fails
+    its own trials: `harness_failure` says so)."""
     for trial in trials:
-        if trial.category == "configuration":
+        named = model is None or f"The model {model} " in (trial.error or "") or f"The model {model}:" in (trial.error or "")
+        if trial.category == "configuration" and named:
             problem = _full_message(trial) or trial.error or "the model is not configured"
             raise ConfigurationFailed(f"The model cannot work as configured: {problem}")
 

@@ -175,4 +175,4 @@ def run_import_check(path: Path, name: str = "AutoAgent", timeout: float = 120) 
     with tempfile.TemporaryDirectory(prefix=f"autoagent-box-{os.getpid()}-") as scratch:
         argv = module_command("autoagent.harness_box.import_check", path.parent.absolute(),
                               f"{path.stem}:{name}", Path(scratch), args=[path.stem, name])  # fmt: skip
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -70,12 +70,20 @@ def _drop_capabilities(keep: list[int], last_cap: int, root: bool) -> None:
             _check(_prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"dropping capability {cap}")
     _check(_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clearing ambient capabilities")
     if not root:
-        return  # changing to a non-root uid clears them all
+        return  # changing to a non-root uid clears the permitted and effective sets; see _clear_inheritable
     low = sum(1 << cap for cap in keep if cap < 32)
     high = sum(1 << (cap - 32) for cap in keep if cap >= 32)
     header = _CapHeader(CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)(_CapData(low, low, 0), _CapData(high, high, 0))
     _check(_capset(ctypes.byref(header), data), "setting capabilities")
+
+
+def _clear_inheritable() -> None:
+    """A change of uid leaves the inheritable set as the host started us: cleared here, or a
+    file that root inside marked `+ei` (CAP_SETFCAP is Docker's) would hand those to a user."""
+    header = _CapHeader(CAPABILITY_VERSION_3, 0)
+    _check(_capset(ctypes.byref(header), (_CapData * 2)(_CapData(0, 0, 0), _CapData(0, 0, 0))),
+           "clearing inheritable capabilities")  # fmt: skip
 
 
 def _execute(argv: list[str], env: dict[str, str]) -> None:
@@ -124,6 +132,7 @@ def _child(request: dict, streams: list[int], sandbox: dict) -> None:
         os.setgroups(request["groups"])
         os.setgid(request["gid"])
         os.setuid(uid)
+        _clear_inheritable()
     # After the change of user, which would clear it.
     _check(_prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "tying the command to its entrance")
     try:

@@ -62,3 +62,31 @@ def test_a_solution_script_that_replaces_host_tools_gains_nothing(tmp_path, trap
     assert (result.passed, result.total) == (1, 1), result.to_json()
     verifier_output = next((tmp_path / "jobs").rglob("test-stdout.txt")).read_text()
     assert capabilities(verifier_output) == docker_default()
+
+
+async def test_a_user_command_inherits_no_capability_from_how_the_host_started_us(tmp_path):
+    """Some hosts start services with inheritable capabilities (systemd, older container
+    runtimes); a non-root command must not keep them across its change of user."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    header, before = Header(0x20080522, 0), (Data * 2)()
+    assert libc.capget(ctypes.byref(header), before) == 0
+    raised = (Data * 2)(*[Data(d.effective, d.permitted, d.inheritable) for d in before])
+    raised[0].inheritable |= 1 << 27  # CAP_MKNOD: dropped inside on purpose (no device cgroup)
+    assert libc.capset(ctypes.byref(Header(0x20080522, 0)), raised) == 0
+    box = make_sandbox(tmp_path)
+    try:
+        await box.start(force_build=False)
+        caps = capabilities((await box.exec(SHOW_CAPS, user="nobody")).stdout)
+        assert caps["CapInh"] == 0 and caps["CapEff"] == 0 and caps["CapPrm"] == 0
+    finally:
+        await box.stop(delete=True)
+        libc.capset(ctypes.byref(Header(0x20080522, 0)), before)
