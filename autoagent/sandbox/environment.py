@@ -103,6 +103,12 @@ class SandboxOptions(EnvironmentOptions):
         description="Images to take from local files instead of a registry: image "
         "reference -> OCI layout directory (optionally PATH:TAG) or `docker save` archive.",
     )
+    download_limit_mb: int = Field(
+        default=1024,
+        ge=0,
+        description="The most megabytes one download out of the sandbox writes on the host "
+        "(artifacts, files the agent asks for); a sparse file of terabytes costs nothing inside.",
+    )
     pass_env: list[str] = Field(
         default_factory=list,
         description="More host environment variables to pass into the sandbox.",
@@ -419,7 +425,11 @@ class Sandbox(BaseEnvironment):
         await self._in_thread(transfer.copy_in, self._root, entries, target_dir)
 
     async def download_file(self, source_path: str, target_path: Path | str) -> None:
-        await self._in_thread(transfer.copy_file_out, self._root, source_path, Path(target_path))
+        outcome = await self._in_thread(transfer.copy_file_out, self._root, source_path, Path(target_path),
+                                        limit=self.options.download_limit_mb * 2**20)  # fmt: skip
+        for cut in outcome.cut:
+            self.logger.warning(f"Copying {source_path} out of the sandbox: over "
+                                f"{self.options.download_limit_mb} MB, {cut}")  # fmt: skip
 
     async def download_dir(self, source_dir: str, target_dir: Path | str) -> None:
         await self._download(source_dir, Path(target_dir))
@@ -454,13 +464,15 @@ class Sandbox(BaseEnvironment):
         logs = _is_log_dir(source)
         outcome = await self._in_thread(
             transfer.copy_dir_out, self._root, source, target, keep=keep,
-            limit=self.options.log_limit_mb * 2**20 if logs else None, inward_links_only=logs,
+            limit=(self.options.log_limit_mb if logs else self.options.download_limit_mb) * 2**20,
+            inward_links_only=logs,
         )  # fmt: skip
         for note in outcome.notes:
             self.logger.warning(f"Copying {source} out of the sandbox: {note}")
         if outcome.cut:
             self.logger.warning(
-                f"Copying {source} out of the sandbox: over {self.options.log_limit_mb} MB, "
+                f"Copying {source} out of the sandbox: over "
+                f"{self.options.log_limit_mb if logs else self.options.download_limit_mb} MB, "
                 f"{len(outcome.cut)} files cut or left out (see {target / transfer.CUT_NOTE})"
             )
 

@@ -37,6 +37,7 @@ CHUNK = 1 << 20
 ENTRY_COST = 1024  # bytes of `limit` each name costs, so that a flood of empty files is cut too
 NOTE_LINES = 200
 MAX_DEPTH = 256
+MAX_ENTRIES = 100_000  # names one copy lists at most: a flood of files must not exhaust host memory
 
 class TransferError(RuntimeError):
     """A copy that could not be made safely; the message says which path and why."""
@@ -58,6 +59,7 @@ class Outcome:
     """What a copy left out, for the caller to log."""
 
     notes: list[str] = field(default_factory=list)  # skipped: links, special files, ...
+    listed: int = 0  # entries seen so far (see MAX_ENTRIES)
     cut: list[str] = field(default_factory=list)  # cut or left out for `limit`
 
 
@@ -96,10 +98,11 @@ def copy_dir_out(
     return outcome
 
 
-def copy_file_out(root_fd: int, source: str, target: Path) -> Outcome:
+def copy_file_out(root_fd: int, source: str, target: Path, *, limit: int | None = None) -> Outcome:
     """The sandbox's `source` to the host path `target` (into it, when it is a directory).
 
     A directory is copied whole, as `docker cp` does; a link or special file is refused.
+    `limit` caps the bytes written (a sparse file of terabytes costs nothing inside).
     """
     what = f"copy {source} out of the sandbox"
     with _opened(root_fd, source, os.O_PATH | os.O_NOFOLLOW, what) as fd:
@@ -109,7 +112,7 @@ def copy_file_out(root_fd: int, source: str, target: Path) -> Outcome:
     if stat.S_ISDIR(info.st_mode):
         if destination.exists() and not destination.is_dir():
             raise TransferError(f"Cannot {what}: it is a directory and {destination} is not")
-        return copy_dir_out(root_fd, source, destination)
+        return copy_dir_out(root_fd, source, destination, limit=limit)
     if stat.S_ISLNK(info.st_mode):
         raise TransferError(
             f"Cannot {what}: it is a symbolic link; a link copied to the host would "
@@ -122,12 +125,16 @@ def copy_file_out(root_fd: int, source: str, target: Path) -> Outcome:
     parent = os.open(destination.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         with _opened(root_fd, source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, what) as src:
+            kept = info.st_size if limit is None else min(info.st_size, limit)
             entry = _Entry(destination.name, "file", info.st_mode, info.st_size,
-                           mtime_ns=info.st_mtime_ns, keep_bytes=info.st_size)  # fmt: skip
+                           mtime_ns=info.st_mtime_ns, keep_bytes=kept)  # fmt: skip
             _write_file(src, parent, destination.name, entry, Outcome())
     finally:
         os.close(parent)
-    return Outcome()
+    outcome = Outcome()
+    if kept < info.st_size:
+        outcome.cut.append(f"cut {source}: kept {kept} of {info.st_size} bytes")
+    return outcome
 
 
 def _refuse_link(directory: Path, source: str) -> None:
@@ -144,6 +151,11 @@ def _walk(dir_fd: int, prefix: str, depth: int, outcome: Outcome) -> list[_Entry
     entries: list[_Entry] = []
     for name in sorted(os.listdir(dir_fd)):
         path = f"{prefix}{name}"
+        outcome.listed += 1
+        if outcome.listed > MAX_ENTRIES:
+            if outcome.listed == MAX_ENTRIES + 1:
+                outcome.notes.append(f"stopped listing at {MAX_ENTRIES} entries: the rest is not copied")
+            break
         try:
             info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -208,14 +220,16 @@ def _budget(entries: list[_Entry], limit: int | None, outcome: Outcome) -> list[
 
 
 def _write_tree(source_fd: int, entries: list[_Entry], target: Path, outcome: Outcome) -> None:
+    # Descriptors of the directories on the way to the current entry only (never one per
+    # directory of the tree: a tree of thousands would exhaust the process's descriptors).
     dirs: dict[str, int] = {"": os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)}
-    made: list[tuple[int, _Entry]] = []
     try:
         for entry in entries:
             parent_path, _, name = entry.path.rpartition("/")
+            _keep_ancestors(dirs, parent_path)
             parent = _host_dir(dirs, parent_path)
             if entry.kind == "dir":
-                made.append((_host_dir(dirs, entry.path), entry))
+                _host_dir(dirs, entry.path)
             elif entry.kind == "link":
                 _clear(parent, name, keep_dir=False)
                 os.symlink(entry.link, name, dir_fd=parent)
@@ -229,12 +243,20 @@ def _write_tree(source_fd: int, entries: list[_Entry], target: Path, outcome: Ou
                     _write_file(src, parent, name, entry, outcome)
                 finally:
                     os.close(src)
-        for fd, entry in reversed(made):  # modes last: a read-only directory is filled first
+        for entry in reversed([e for e in entries if e.kind == "dir"]):  # modes last: filled first
+            _keep_ancestors(dirs, entry.path)
+            fd = _host_dir(dirs, entry.path)
             os.chmod(fd, stat.S_IMODE(entry.mode) & 0o777)
             os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
     finally:
         for fd in dirs.values():
             os.close(fd)
+
+
+def _keep_ancestors(dirs: dict[str, int], path: str) -> None:
+    """Close the descriptors of directories that are neither `path` nor above it."""
+    for held in [p for p in dirs if p and p != path and not path.startswith(p + "/")]:
+        os.close(dirs.pop(held))
 
 
 def _host_dir(dirs: dict[str, int], path: str) -> int:

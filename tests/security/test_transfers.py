@@ -217,3 +217,32 @@ async def test_agent_logs_reach_the_jobs_dir_capped_and_with_no_link_out(sandbox
     await sandbox.download_dir("/logs/agent", out)
     assert 1000 < len(list((out / "many").iterdir())) < 1024
     assert (out / "trajectory.json").exists() and "left out many/" in (out / "CUT-BY-SANDBOX.txt").read_text()
+
+
+async def test_a_tree_of_thousands_of_directories_does_not_exhaust_descriptors(sandbox, tmp_path):
+    """One descriptor per directory of the tree would fail here (and, meanwhile, every other
+    open of the process: other trials, the model client)."""
+    import resource
+
+    made = await sandbox.exec("mkdir -p /logs/artifacts && cd /logs/artifacts && "
+                              "for i in $(seq 1500); do mkdir -p d$i/e; done && echo ok")  # fmt: skip
+    assert (made.stdout or "").strip().endswith("ok")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))
+    try:
+        await sandbox.download_dir("/logs/artifacts", tmp_path / "artifacts")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert (tmp_path / "artifacts" / "d1500" / "e").is_dir()
+
+
+async def test_a_sparse_file_cannot_fill_the_hosts_disk(sandbox, tmp_path):
+    """`truncate -s` makes a huge file that costs nothing inside; the host writes at most the
+    download limit."""
+    sandbox.options.download_limit_mb = 1
+    made = await sandbox.exec("mkdir -p /logs/artifacts && truncate -s 300M /logs/artifacts/huge && echo ok")
+    assert (made.stdout or "").strip() == "ok"
+    await sandbox.download_dir("/logs/artifacts", tmp_path / "artifacts")
+    assert (tmp_path / "artifacts" / "huge").stat().st_size <= 2**20
+    await sandbox.download_file("/logs/artifacts/huge", tmp_path / "one")
+    assert (tmp_path / "one").stat().st_size <= 2**20
