@@ -44,8 +44,10 @@ def sandbox_state(tmp_path_factory):
 def _leftovers(state: Path, wait: float = 10.0) -> list[str]:
     """Processes that still name the session's sandbox state (bubblewrap, entrances, pasta),
     and cgroups of this process or of dead owners that the next start's sweep would not clear."""
+    from autoagent.harness_box import pool
     from autoagent.sandbox import cgroups
 
+    pool.close_all()  # spare harness boxes of tests that ran BoxedAgent in this process
     deadline = time.monotonic() + wait
     while True:
         found = []

@@ -122,6 +122,8 @@ class Box:
         self.channel.close()
         self.kill()  # its run is over (or given up on): nothing in it is waited for
         await self.process.wait()
+        with contextlib.suppress(OSError):
+            self.cgroup.remove()  # empty now that its process is reaped
         self._serving.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await self._serving

@@ -21,6 +21,7 @@ import json
 import os
 import shlex
 import shutil
+import select
 import signal
 import uuid
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ class Jail:
 
     _process: asyncio.subprocess.Process | None = field(default=None, init=False)
     _init_pid: int | None = field(default=None, init=False)
+    _init_fd: int | None = field(default=None, init=False)  # a pidfd: signals never reach a reused pid
     _lifeline: int | None = field(default=None, init=False)
     _cgroup: Cgroup = field(default_factory=Cgroup, init=False)
     _entrance: Entrance = field(default_factory=Entrance, init=False)
@@ -106,11 +108,9 @@ class Jail:
     def alive(self) -> bool:
         """Whether the sandbox's first process still lives (it may die under us: killed,
         or its cgroup removed by something else)."""
-        if self._init_pid is None:
+        if self._init_fd is None:
             return False
-        try:
-            os.kill(self._init_pid, 0)
-        except ProcessLookupError:
+        if select.select([self._init_fd], [], [], 0)[0]:  # a pidfd reads ready once its process ended
             return False
         return self._process is None or self._process.returncode is None
 
@@ -168,6 +168,7 @@ class Jail:
             await self._process.wait()
             raise JailError(f"the sandbox did not start: {detail or 'no output'}")
         self._init_pid = json.loads(info)["child-pid"]
+        self._init_fd = os.pidfd_open(self._init_pid)  # bwrap holds it unreaped until it exits
         await self._entrance.open(self._init_pid, self._cgroup.procs_files, self.directory / "jail.log")
         await self._connect_network()
 
@@ -310,8 +311,11 @@ class Jail:
             os.close(self._lifeline)
             self._lifeline = None
         if self._init_pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._init_pid, signal.SIGKILL)
+            if self._init_fd is not None:  # never a bare pid: it may belong to another process by now
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(self._init_fd, signal.SIGKILL)
+                os.close(self._init_fd)
+                self._init_fd = None
             self._init_pid = None
         elif self._process is not None and self._process.returncode is None:
             # Cancelled while starting: bubblewrap takes its first process with it.
