@@ -22,7 +22,7 @@ from autoagent.sandbox.environment import DIED_FILE, WARNINGS_FILE
 INFRA = {
     "EnvironmentStartTimeoutError", "SandboxBuildFailedError", "AgentSetupTimeoutError",
     "HealthcheckError", "AddTestsDirError", "DownloadVerifierDirError", "JailError",
-    "RuntimeRequestError", "SandboxLikelyOutOfMemoryError", "SandboxDiedError",
+    "RuntimeRequestError", "SandboxLikelyOutOfMemoryError", "SandboxDiedError", "HarnessBoxUnavailableError",
     # the model provider: rate limits, outages, dropped connections
     "RateLimitError", "APIConnectionError", "InternalServerError", "ServiceUnavailableError",
     "Timeout", "APIError", "ApiError", "ApiRateLimitError", "ApiInternalServerError",

@@ -27,7 +27,7 @@ from harbor.models.trial.result import AgentInfo
 from autoagent import spend
 from autoagent.harness_box import pool
 from autoagent.harness_box.channel import RemoteError
-from autoagent.harness_box.host import Box
+from autoagent.harness_box.host import Box, HarnessBoxExited, HarnessBoxUnavailableError
 
 
 class BoxedAgent(BaseAgent):
@@ -64,13 +64,18 @@ class BoxedAgent(BaseAgent):
 
     async def setup(self, environment: BaseEnvironment) -> None:
         starting, self._starting = self._starting, None
-        self._box = await (starting or self._take_box())
+        try:
+            self._box = await (starting or self._take_box())
+        except OSError as error:  # the host's doing (a full disk, no cgroup, no fork): not the harness's
+            raise HarnessBoxUnavailableError(f"the host could not start a harness box: {error}") from None
         self._box.environment = environment
         try:
             self._info = AgentInfo.model_validate(await self._box.request("start", **self._start_message()))
             await self._box.request("setup")
         except BaseException as error:
             await self._close()
+            if isinstance(error, HarnessBoxExited) and "\nbwrap: " in str(error):  # the box never came up
+                raise HarnessBoxUnavailableError(f"the harness box could not start: {error}") from None
             raise _rebuilt(error) if isinstance(error, RemoteError) else error from None
 
     async def run(self, instruction: str, environment: BaseEnvironment, context: AgentContext) -> None:

@@ -30,6 +30,11 @@ class HarnessBoxExited(RuntimeError):
     """The box's process ended before it answered."""
 
 
+class HarnessBoxUnavailableError(RuntimeError):
+    """The host could not give the harness a box (no namespace, a full disk): infrastructure,
+    never the candidate's fault. (Harbor records this name; results.py counts it as infra.)"""
+
+
 class Box:
     def __init__(self, process: asyncio.subprocess.Process, channel: Channel, root: Path,
                  cgroup: Cgroup | None = None) -> None:  # fmt: skip

@@ -396,3 +396,30 @@ def test_the_box_reaches_the_sandbox_only_through_the_trial(tmp_path):
     assert context.metadata["exec"] == "hi\n"
     assert (logs / "got" / "result.txt").read_text() == "from the sandbox"  # its logs, copied out
     assert (logs / "gotdir" / "sub" / "b.txt").read_text() == "b"
+
+
+def test_a_box_the_host_cannot_start_is_infrastructure_not_the_candidates_crash(tmp_path, monkeypatch):
+    """bubblewrap refused by the host (no namespaces left, say): the trial is an infrastructure
+    error, retried, and never recorded as the harness breaking."""
+    from autoagent.evaluate.results import category
+    from autoagent.harness_box import agent as boxed
+    from autoagent.harness_box import pool
+
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: Creating new namespace failed: No space left on device' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(box, "bwrap", lambda: str(fake))
+    (tmp_path / "harness").mkdir()
+    (tmp_path / "harness" / "agent.py").write_text("class AutoAgent: pass\n")
+
+    async def trial():
+        agent = boxed.BoxedAgent(logs_dir=tmp_path / "logs", model_name="scripted/none", skip_model_parsing=True,
+                                 harness="agent:AutoAgent", harness_dir=str(tmp_path / "harness"))  # fmt: skip
+        try:
+            await agent.setup(None)
+        finally:
+            pool.close_all()
+
+    with pytest.raises(host.HarnessBoxUnavailableError, match="Creating new namespace failed"):
+        asyncio.run(trial())
+    assert category("HarnessBoxUnavailableError") == "infra"
