@@ -39,19 +39,32 @@ def _dot(x: float, y: float, e: Experiment, measure: str, value: float) -> str:
             f"{_e(effort.fmt(measure, value))} per task</title></circle>")  # fmt: skip
 
 
-def score_cost_svg(experiments: list[Experiment], width: int = 1000, height: int = 320) -> str:
-    """Each experiment a point (cost per task, share passed); the kept ones joined in order."""
+PAD = 60
+NOTHING = "<p class=note>No cost per task recorded yet.</p>"
+
+
+def _frame(experiments: list[Experiment]) -> tuple[str, list, float]:
+    """The cost measure, each experiment's (experiment, cost per task, share passed), and the
+    top of the cost axis."""
     measure = measure_of(experiments)
     points = _points(experiments, measure)
+    return measure, points, (max(v for _, v, _ in points) * 1.1 or 1.0) if points else 1.0
+
+
+def _axes(width: int, height: int) -> list[str]:
+    return [f"<line x1={PAD} y1={height - PAD} x2={width - 10} y2={height - PAD} stroke=#999 />",
+            f"<line x1={PAD} y1=30 x2={PAD} y2={height - PAD} stroke=#999 />"]
+
+
+def score_cost_svg(experiments: list[Experiment], width: int = 1000, height: int = 320) -> str:
+    """Each experiment a point (cost per task, share passed); the kept ones joined in order."""
+    measure, points, top = _frame(experiments)
     if not points:
-        return "<p class=note>No cost per task recorded yet.</p>"
-    pad = 60
-    top = max(v for _, v, _ in points) * 1.1 or 1.0
+        return NOTHING
+    pad = PAD
     x = lambda v: pad + v / top * (width - pad - 20)  # noqa: E731
     y = lambda s: height - pad - s * (height - pad - 30)  # noqa: E731
-    parts = [f"<line x1={pad} y1={height - pad} x2={width - 10} y2={height - pad} stroke=#999 />",
-             f"<line x1={pad} y1=30 x2={pad} y2={height - pad} stroke=#999 />",
-             f"<text x={width // 2} y={height - 10} text-anchor=middle>{_e(measure)} per task (mean); "
+    parts = [*_axes(width, height), f"<text x={width // 2} y={height - 10} text-anchor=middle>{_e(measure)} per task (mean); "
              "better is up and to the left</text>",
              f"<text x={pad} y={height - pad + 16} text-anchor=middle>0</text>",
              f"<text x={pad - 6} y=34 text-anchor=end>100%</text><text x={pad - 6} y={height - pad} "
@@ -68,19 +81,15 @@ def score_cost_svg(experiments: list[Experiment], width: int = 1000, height: int
 
 def cost_per_task_svg(experiments: list[Experiment], width: int = 1000, height: int = 240) -> str:
     """Cost per task of each experiment, the running best's joined as a step."""
-    measure = measure_of(experiments)
-    points = _points(experiments, measure)
+    measure, points, top = _frame(experiments)
     if not points:
-        return "<p class=note>No cost per task recorded yet.</p>"
-    pad = 60
-    top = max(v for _, v, _ in points) * 1.1 or 1.0
+        return NOTHING
+    pad = PAD
     ids = {e.id: i for i, e in enumerate(experiments)}
     n = max(len(experiments) - 1, 1)
     x = lambda e: pad + ids[e.id] * (width - pad - 20) / n  # noqa: E731
     y = lambda v: height - pad - v / top * (height - pad - 30)  # noqa: E731
-    parts = [f"<line x1={pad} y1={height - pad} x2={width - 10} y2={height - pad} stroke=#999 />",
-             f"<line x1={pad} y1=30 x2={pad} y2={height - pad} stroke=#999 />",
-             f"<text x={pad - 6} y={height - pad} text-anchor=end>0</text>",
+    parts = [*_axes(width, height), f"<text x={pad - 6} y={height - pad} text-anchor=end>0</text>",
              f"<text x={width // 2} y={height - 10} text-anchor=middle>experiment</text>",
              f"<text x={pad - 6} y=34 text-anchor=end>{_e(effort.fmt(measure, top))}</text>"]  # fmt: skip
     step, best = [], None

@@ -63,7 +63,8 @@ class Tally:
     def interrupted(self) -> str:
         means = ", ".join(f"{agent + ' ' if agent else ''}mean {self.mean(agent):.2f}" for agent in self.rewards)
         return (f"Interrupted: {self.finished} of {self.total} trials finished"
-                + (f" ({means})" if means else "") + ".")  # fmt: skip
+                + (f" ({means})" if means else "")
+                + (f", {self.cancelled} cancelled" if self.cancelled else "") + ".")  # fmt: skip
 
 
 @contextlib.contextmanager

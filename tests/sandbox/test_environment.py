@@ -3,6 +3,7 @@
 import asyncio
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -119,16 +120,23 @@ async def test_network_policy_switch_applies_to_the_next_commands(tmp_path):
         await box.stop(delete=True)
 
 
-def _pids_in_namespace(ns: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry}/ns/pid") == ns:
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
+def _pids_in_namespace(ns: str, wait: float = 5.0) -> list[int]:
+    """Live processes of the namespace (a zombie is dead already: it waits for its reaper, and
+    where the container's own PID 1 does not reap, it waits forever), after up to `wait` s."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.readlink(f"/proc/{entry}/ns/pid") == ns and "\nState:\tZ" not in Path(
+                            f"/proc/{entry}/status").read_text():  # fmt: skip
+                        found.append(int(entry))
+                except OSError:
+                    pass
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 async def test_background_processes_survive_between_execs_and_die_at_stop(tmp_path):
