@@ -457,6 +457,9 @@ def run(
         str | None,
         typer.Option("--meta", help="The meta-agent: builtin, or claude-code (pip install 'autoagent\\[claude]')."),
     ] = None,
+    candidates: Annotated[
+        int | None, typer.Option("--candidates", min=1, help="Candidates in flight at once, sharing the trials \\[1].")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only how the run ended.")] = False,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines only, no live status (CI, files).")] = False,
 ) -> None:
@@ -481,7 +484,8 @@ def run(
 
         if problem := available():
             raise fail(problem, 2)
-    settings = Settings.from_workspace(workspace, budget=budget, meta_model=meta_model, meta_backend=backend)
+    settings = Settings.from_workspace(workspace, budget=budget, meta_model=meta_model, meta_backend=backend,
+                                       candidates=candidates)  # fmt: skip
     _check_models(settings, config, backend)
     mode = "quiet" if quiet else "plain" if plain or not display.console.is_terminal else "live"
     try:

@@ -65,6 +65,7 @@ class Meta(Model):
 
 class Run(_Section):
     concurrency: int = Field(4, ge=1)
+    candidates: int = Field(1, ge=1, description="Candidates in flight at once, each proposed and judged on its own.")
     attempts: int = Field(1, ge=1, description="Attempts per task (k).")
     environment: str = Field("sandbox", description="sandbox, a Harbor environment, or module:Class.")
     environment_kwargs: dict[str, Any] = Field(default_factory=dict)

@@ -36,8 +36,10 @@ def run(root: Path, args: list[str], *, input: str | None = None,
 
 
 def clear_stale_lock(lock: Path, root: Path) -> bool:
-    """Remove `lock` if no git process works in `root`; whether it was removed."""
-    if git_running(root):
+    """Remove `lock` if no git process works in the repository (in `root`, or in the workspace
+    whose .git holds the lock: a candidate's worktree shares its refs); whether it was removed."""
+    top = next((p.parent for p in lock.parents if p.name == ".git"), root)
+    if git_running(root) or git_running(top):
         return False
     try:
         lock.unlink()

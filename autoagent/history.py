@@ -80,8 +80,12 @@ class History:
     def set_aside(self, directory: Path) -> Path:
         """Save the uncommitted harness changes as a patch, then restore HEAD's harness."""
         self.git("add", "-A", "--", *self.present_harness_files())
-        patch = directory / f"{int(time.time())}.patch"
         directory.mkdir(parents=True, exist_ok=True)
+        patch = directory / f"{int(time.time())}.patch"
+        for number in range(2, 1000):  # several set aside in one second (candidates in flight)
+            if not patch.exists():
+                break
+            patch = directory / f"{int(time.time())}-{number}.patch"
         patch.write_text(self.git("diff", "--cached", "HEAD", "--", *HARNESS_FILES, raw=True))
         self.restore()
         return patch

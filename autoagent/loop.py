@@ -1,16 +1,19 @@
 """`autoagent run`: the meta-agent proposes; code validates, evaluates, decides, records, reverts.
 
     baseline first (experiment 0, the harness as the workspace has it, run twice)
-    until a budget is spent or Ctrl-C:
-        brief -> proposal -> commit -> validation
-              -> staged evaluation until the gate decides (strategies/acceptance.py)
-              -> keep (move the branch) or revert -> ledger
+    until a budget is spent or Ctrl-C, with up to K candidates in flight (flight.py):
+        parent (the best) -> worktree (worktrees.py) -> brief -> proposal -> commit -> validation
+              -> staged evaluation against the parent until the gate decides (strategies/acceptance.py)
+              -> keep: the branch moves, if the parent is still the best;
+                 else composed onto the best (compose.py) and judged again, as an experiment of its own
+              -> ledger
 
-The ledger is written before the workspace is changed, and the workspace is put
-back in order when a run starts (`recover`), so a run killed at any point resumes:
-a committed candidate is evaluated again, an unfinished proposal is set aside as a patch.
+The ledger is written before the workspace is changed, and the workspace is put in order
+when a run starts (recovery.py), so a run killed at any point resumes: every committed
+candidate is evaluated again, every unfinished proposal is set aside as a patch.
 An evaluation that is mostly infrastructure errors measures nothing (evaluate/infra.py):
-the baseline is tried again, a candidate is evaluated again later, never judged on it.
+the baseline is tried again, a candidate is evaluated again later, never judged on it;
+failures in a row make the next start wait, and too many stop the run (backoff.py).
 """
 
 from __future__ import annotations
@@ -22,19 +25,23 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from autoagent import guard, spend, traces
+from autoagent import guard, recovery, spend, traces, worktrees
+from autoagent.backoff import Backoff
+from autoagent.compose import MOST_COMPOSITIONS, compose
 from autoagent.evaluate import effort
 from autoagent.evaluate import EvalResult, evaluate
 from autoagent.evaluate.job import JobFailed, Worker
 from autoagent.evaluate.results import Trial
 from autoagent.evaluate.tasks import TaskRef
-from autoagent.evaluate.infra import CANDIDATE_TRIES, MOST_IN_A_ROW, ConfigurationFailed, Unmeasured, harness_failure, outage, unmeasured
+from autoagent.evaluate.infra import CANDIDATE_TRIES, MOST_IN_A_ROW, ConfigurationFailed, Unmeasured, harness_failure, unmeasured
+from autoagent.flight import Flight
 from autoagent.history import GitError, History
 from autoagent.ledger import Experiment, Ledger, now
 from autoagent.live import LiveStatus
 from autoagent.meta import agent as meta_agent
 from autoagent.meta import brief, claude_code
 from autoagent.meta.tools import MetaTools
+from autoagent.recovery import BranchMoved, recover
 from autoagent.scoring import outcomes, rewards_by_task, score, smoke_task
 from autoagent.splits import choose
 from autoagent.strategies import acceptance, cheaper
@@ -42,7 +49,7 @@ from autoagent.strategies import gate as gates
 from autoagent.strategies.budget import Budget
 from autoagent.strategies.gate import Gate, complexity
 from autoagent.strategies.stats import Outcomes, baseline_note, noise_floor
-from autoagent.workspace import AGENT_IMPORT_PATH, Workspace
+from autoagent.workspace import AGENT_IMPORT_PATH, HARNESS, Workspace
 
 
 class RunError(RuntimeError):
@@ -58,6 +65,7 @@ class Settings:
     environment: str = "sandbox"
     environment_kwargs: dict = field(default_factory=dict)
     concurrency: int = 4
+    candidates: int = 1  # in flight at once, each proposed and judged on its own
     attempts: int = 1
     include: list[str] | None = None
     exclude: list[str] | None = None
@@ -93,7 +101,7 @@ class Settings:
             model=config.agent.model, api_base=config.agent.api_base,
             meta_model=config.meta.model, meta_api_base=config.meta.api_base,
             environment=config.run.environment, environment_kwargs=config.run.environment_kwargs,
-            concurrency=config.run.concurrency, attempts=config.run.attempts,
+            concurrency=config.run.concurrency, attempts=config.run.attempts, candidates=config.run.candidates,
             include=config.tasks.include or None, exclude=config.tasks.exclude or None,
             budget=Budget(config.budget.iterations, config.budget.hours, config.budget.usd),
             limits=meta_agent.Limits(config.meta.max_turns, config.meta.max_minutes * 60, config.meta.max_usd,
@@ -120,6 +128,7 @@ class Loop:
         self.ledger = Ledger(workspace.root)
         self.history = History(workspace.root, say=lambda line: self.report(line))
         self.meter = spend.Meter(workspace.root / ".autoagent" / "spend.jsonl")
+        self.backoff = Backoff(settings.retry_wait_sec)
         try:
             self.tasks, self.splits = choose(workspace.ensure_tasks(), settings.include, settings.exclude,
                                              settings.splits)  # fmt: skip
@@ -129,7 +138,8 @@ class Loop:
         self._started = time.monotonic()
         self._started_at = time.time()
         self._spent_before = self.meter.spent()
-        self._done = 0  # proposals made (or failed) in this invocation
+        self._candidates = 0  # candidates taken on in this invocation (proposals, and resumed ones)
+        self._last_id = 0  # the last experiment id handed out
 
     def report(self, line: str, phase: str | None = None) -> None:
         """A line for the log; the live status follows it."""
@@ -176,48 +186,90 @@ class Loop:
                 raise
             self._interrupted("stopped by the user (Ctrl-C)")
             return self._stop("stopped by the user")
-        except (GitError, ConfigurationFailed) as error:  # git broken past its retries; a model that cannot work
+        except (GitError, ConfigurationFailed, BranchMoved) as error:  # git broken; a model that cannot work
             self.ledger.note("stop", reason=str(error))
             raise RunError(str(error)) from None
 
     async def _run(self) -> str:
-        pending = self.recover()
-        failures = 0  # in a row: unmeasured baselines, then failed proposals and unmeasured evaluations
+        pending = recover(self.ledger, self.history, self._finish, self.report)
         while not any(e.status == "baseline" for e in self.ledger.experiments()):
-            if failures >= MOST_IN_A_ROW:
-                return self._stop(f"the baseline could not be measured {failures} times in a row (see the log)")
-            await self._wait(failures)
+            if self.backoff.unmeasured >= MOST_IN_A_ROW:
+                return self._stop(f"the baseline could not be measured {self.backoff.unmeasured} times in a row "
+                                  "(see the log)")  # fmt: skip
+            await self.backoff.wait(lambda: self.update(phase="waiting"))
             try:
-                stopped = await self.baseline()
+                if stopped := await self.baseline():
+                    return self._stop(stopped)
             except Unmeasured:
-                failures += 1
-                continue
-            if stopped:
-                return self._stop(stopped)
-        if pending is not None:
-            self.report(f"experiment {pending.id}: the run stopped during it; evaluating it again")
-        failures = unmeasured = tries = 0  # tries: unmeasured evaluations of the pending candidate
-        while not (reason := self.exhausted() or outage(unmeasured)):
-            await self._wait(failures)
-            try:
-                if pending is not None:  # a candidate committed but not judged yet
-                    await self.judge(pending)
-                else:
-                    async with Worker(self.ws.root, self.settings.model) as worker:
-                        await worker.start(self.ws.jobs_dir)  # it warms up while the meta-agent works
-                        if (pending := await self.propose()) is not None:
-                            await self.judge(pending, worker)
-                    if pending is None:  # recorded; wait (longer each time) and ask again
-                        failures += 1
-                        continue
-            except Unmeasured as error:  # recorded; the same candidate is evaluated again after a wait
-                failures, unmeasured, tries = failures + 1, unmeasured + 1, tries + 1
-                if tries >= CANDIDATE_TRIES:  # it may be its own doing: set it aside and go on
-                    self._reject(pending, "rejected", f"its evaluation measured nothing {tries} times: {error.reason}")
-                    pending, tries = None, 0
-                continue
-            pending, failures, unmeasured, tries = None, 0, 0, 0
+                self.backoff.measured_nothing()
+        self.backoff.decided()
+        async with Flight(self.settings.candidates) as flight:
+            for experiment in pending:  # committed before the last run stopped: judged first
+                self.report(f"experiment {experiment.id}: the run stopped during it; evaluating it again")
+                self._candidates += 1
+                flight.start(self.candidate(experiment))
+            while not (reason := self.exhausted() or self.backoff.outage()):
+                await flight.room()
+                await self.backoff.wait(lambda: self.update(phase="waiting"))
+                if reason := self.exhausted() or self.backoff.outage():
+                    break
+                self._candidates += 1
+                flight.start(self.candidate())
+            if self.backoff.outage():  # the rest would measure nothing too: they resume next time
+                flight.cancel()
         return self._stop(reason)
+
+    async def candidate(self, experiment: Experiment | None = None) -> None:
+        """One candidate, from its proposal (or, resumed, from its commit) to its decision, in a
+        worktree of its own; a win against a parent that is no longer the best goes on as a
+        composition onto the best (compose.py), judged in turn."""
+        experiment_id = experiment.id if experiment else self._next_id()
+        spend.EXPERIMENT.set(str(experiment_id))  # this task's model calls are this candidate's
+        if experiment is None:
+            parent = self._best()
+            tree = worktrees.open_tree(self.history, experiment_id, parent.commit)
+        else:
+            tree = worktrees.open_tree(self.history, experiment.id, experiment.commit)
+        try:
+            async with Worker(tree.root, self.settings.model) as worker:
+                if experiment is None:
+                    await worker.start(self.ws.jobs_dir)  # it warms up while the meta-agent works
+                    experiment = await self.propose(experiment_id, parent, tree)
+                    if experiment is None:  # recorded; the next start waits (longer each time)
+                        self.backoff.proposal_failed()
+                        return
+                experiment = await self._judged(experiment, tree, worker)
+            for _ in range(MOST_COMPOSITIONS):  # the best may move again while a composition is judged
+                if experiment is None:
+                    return
+                worktrees.remove(self.history, tree.root)
+                tree = worktrees.open_tree(self.history, experiment.id, experiment.commit)
+                async with Worker(tree.root, self.settings.model) as worker:
+                    experiment = await self._judged(experiment, tree, worker)
+            if experiment is not None:
+                self._finish(experiment, "superseded", "the best kept moving while its compositions were judged")
+        finally:
+            recovery.set_aside(tree, self.ws.root / recovery.SET_ASIDE, self.report,
+                               f"experiment {experiment_id}'s unfinished proposal")  # fmt: skip
+            worktrees.remove(self.history, tree.root)
+
+    async def _judged(self, experiment: Experiment, tree: History, worker: Worker) -> Experiment | None:
+        """Judge a committed candidate until something is decided (an evaluation that measured
+        nothing is tried again, after a wait); the composition to judge next, if there is one."""
+        for tries in range(1, CANDIDATE_TRIES + 1):
+            try:
+                verdict = await self.judge(experiment, tree, worker if tries == 1 else None)
+            except Unmeasured as error:  # recorded; the same candidate is evaluated again after a wait
+                self.backoff.measured_nothing()
+                if tries == CANDIDATE_TRIES:  # it may be its own doing: set it aside and go on
+                    self._finish(experiment, "rejected", f"its evaluation measured nothing {tries} times: "
+                                                         f"{error.reason}")  # fmt: skip
+                    return None
+                await self.backoff.wait(lambda: self.update(phase="waiting"))
+                continue
+            self.backoff.decided()
+            return self._settle(experiment, verdict) if verdict else None
+        return None
 
     async def baseline(self) -> str | None:
         """Evaluate the harness as it is (experiment 0); why it stopped short, if it did."""
@@ -247,26 +299,24 @@ class Loop:
         experiment.noise_floor = floor
         self._finish(experiment, "baseline", baseline_note(floor))
 
-    async def propose(self) -> Experiment | None:
-        """Ask the meta-agent for a candidate and commit it; None when it does not deliver."""
-        best = self._best()
-        experiment_id = self.ledger.next_id()
-        os.environ[spend.EXPERIMENT_ENV] = str(experiment_id)
+    async def propose(self, experiment_id: int, parent: Experiment, tree: History) -> Experiment | None:
+        """Ask the meta-agent for a candidate from `parent`, written in `tree`, and commit it; None
+        when it does not deliver."""
         self.update(experiment=experiment_id, trials_done=0, trials_total=0)
         model, api_base = self.settings.meta_endpoint()
         backend = meta_agent if self.settings.meta_backend == "builtin" else claude_code
         who = model if backend is meta_agent else f"Claude Code, {claude_code.model_name(model) or 'its default model'}"
         self.report(f"experiment {experiment_id}: the meta-agent ({who}) is proposing", "proposing")
         tools = MetaTools(
-            root=self.ws.root, ledger=self.ledger, tasks=self.task_names,
+            root=self.ws.root, harness_root=tree.root, ledger=self.ledger, tasks=self.task_names,
             baseline=self._baseline_harness(), tasks_dir=self.ws.tasks_dir,
             off_limits=self.splits.held_out + self.splits.test,
-            run_spot_check=lambda tasks: self.spot_check(experiment_id, tasks),
+            run_spot_check=lambda tasks: self.spot_check(experiment_id, tasks, tree.root),
         )  # fmt: skip
         text = brief.render(
             experiment_id=experiment_id, program=brief.program_text(self.ws.root),
-            harness=self.ws.harness.read_text(), experiments=self.ledger.experiments(),
-            best=best, visible=self.task_names, objective=cheaper.objective(self.settings.gate),
+            harness=(tree.root / HARNESS).read_text(), experiments=self.ledger.experiments(),
+            best=parent, visible=self.task_names, objective=cheaper.objective(self.settings.gate),
         )  # fmt: skip
         started = time.monotonic()
         log = self.ws.root / ".autoagent" / "meta" / f"{experiment_id}-{int(time.time())}.json"
@@ -277,15 +327,15 @@ class Loop:
             )  # fmt: skip
         except meta_agent.MetaAgentError as error:
             return self._no_proposal(experiment_id, str(error), log)
-        if not self.history.harness_changed():
+        if not tree.harness_changed():
             return self._no_proposal(experiment_id, "it submitted no change", log)
         submission = proposal.submission
-        commit = self.history.commit_candidate(
+        commit = tree.commit_candidate(
             experiment_id, f"Experiment {experiment_id}: {submission.description}\n\n"
             f"Hypothesis: {submission.hypothesis}\n",
         )  # fmt: skip
         experiment = Experiment(
-            experiment_id, "running", commit=commit, parent=best.commit, parent_id=best.id,
+            experiment_id, "running", commit=commit, parent=parent.commit, parent_id=parent.id,
             description=submission.description, hypothesis=submission.hypothesis,
             expected_flips=submission.expected_flips, overfitting=submission.overfitting,
             meta_log=str(log), timings={"propose": time.monotonic() - started},
@@ -293,20 +343,21 @@ class Loop:
         self.ledger.save(experiment)
         return experiment
 
-    async def judge(self, experiment: Experiment, worker: Worker | None = None) -> None:
-        """Validate one committed candidate, then evaluate it until the gate decides."""
+    async def judge(self, experiment: Experiment, tree: History, worker: Worker | None = None) -> str | None:
+        """Validate one committed candidate (in its worktree), then evaluate it against its parent
+        until the gate decides; the reason to keep it, or None when it was not (recorded)."""
         if worker is None:
-            async with Worker(self.ws.root, self.settings.model) as worker:
-                return await self.judge(experiment, worker)
-        self.history.restore(experiment.commit)  # evaluate exactly what was committed
+            async with Worker(tree.root, self.settings.model) as worker:
+                return await self.judge(experiment, tree, worker)
+        tree.restore(experiment.commit)  # evaluate exactly what was committed
         parent = next(e for e in self.ledger.experiments() if e.id == experiment.parent_id)
         self.update(experiment=experiment.id, phase="validating", trials_done=0, trials_total=0)
         started = time.monotonic()
         every_task = [t.name for t in self.tasks]  # held-out and test names are off limits too
-        problem = guard.harness_problem(self.ws.root, self._baseline_harness(), every_task)
+        problem = guard.harness_problem(tree.root, self._baseline_harness(), every_task)
         experiment.timings["validate"] = time.monotonic() - started
         if problem:
-            return self._reject(experiment, "crash", f"invalid harness: {problem}")
+            return self._finish(experiment, "crash", f"invalid harness: {problem}")
         gate = self.settings.gate
         started = time.monotonic()
         try:
@@ -318,8 +369,8 @@ class Loop:
                 run=lambda wanted: self._run_tasks(experiment, worker, wanted),
                 search=self.splits.search, held_out=self.splits.held_out,
                 expected=experiment.expected_flips, attempts=self.settings.attempts,
-                simpler=complexity(self.ws.harness.read_text()).simpler_than(
-                    complexity(self.history.show(parent.commit, "agent.py"))),
+                simpler=complexity((tree.root / HARNESS).read_text()).simpler_than(
+                    complexity(self.history.show(parent.commit, HARNESS))),
                 canaries=self.settings.canaries, seed=experiment.id,
                 # A held-out loss must be seen more than once to veto: as often as the baseline ran.
                 held_out_attempts=max(self.settings.baseline_attempts, self.settings.attempts),
@@ -329,13 +380,12 @@ class Loop:
             experiment.timings["evaluate"] = time.monotonic() - started
             experiment.public_reason = stop.reason
             self._score(experiment, parent)
-            return self._reject(experiment, stop.status, stop.reason)
+            return self._finish(experiment, stop.status, stop.reason)
         except JobFailed as error:  # the candidate took its worker process down, twice
             experiment.timings["evaluate"] = time.monotonic() - started
             self._score(experiment, parent)
-            return self._reject(experiment, "crash", f"the evaluation failed: {error}")
+            return self._finish(experiment, "crash", f"the evaluation failed: {error}")
         except Unmeasured as unmeasured:  # an outage judges nothing: the candidate waits its turn
-            self.history.restore()
             experiment.trials, experiment.job_dirs, experiment.timings = [], [], {}
             experiment.reason = f"to be evaluated again: {unmeasured.reason}"
             self.ledger.save(experiment)
@@ -347,11 +397,36 @@ class Loop:
         self._score(experiment, parent)
         if judgment.saved:
             judgment.reason += f" ({judgment.runs} trials run, {judgment.saved} saved)"
-        if judgment.status == "keep":
+        if judgment.status != "keep":
+            return self._finish(experiment, judgment.status, judgment.reason)
+        return judgment.reason
+
+    def _settle(self, experiment: Experiment, reason: str) -> Experiment | None:
+        """A candidate the gate keeps: the branch moves to it when its parent is still the best;
+        otherwise its change is composed onto the best, a candidate of its own to judge (returned)."""
+        best = self._best()
+        if experiment.parent == best.commit:
             self.history.keep(experiment.commit)
-            self._finish(experiment, "keep", judgment.reason)
-        else:
-            self._reject(experiment, judgment.status, judgment.reason)
+            self._finish(experiment, "keep", reason)
+            return None
+        composition_id = self._next_id()
+        composed = compose(self.history, best.commit, experiment.commit, composition_id,
+                           f"Experiment {composition_id}: experiment {experiment.id} composed onto experiment "
+                           f"{best.id}\n\n{experiment.description}\n")  # fmt: skip
+        stale = f"{reason}; but its parent, experiment {experiment.parent_id}, is no longer the best"
+        if composed.commit is None:
+            self._finish(experiment, "superseded", f"{stale}, and {composed.why_not} (experiment {best.id})")
+            return None
+        composition = Experiment(
+            composition_id, "running", commit=composed.commit, parent=best.commit, parent_id=best.id,
+            composed_from=experiment.id, description=f"experiment {experiment.id} on experiment {best.id}: "
+            f"{experiment.description}", hypothesis=experiment.hypothesis,
+            expected_flips=experiment.expected_flips, overfitting=experiment.overfitting,
+        )  # fmt: skip
+        self.ledger.save(composition)  # first: a run killed now resumes it, and supersedes the candidate
+        self._finish(experiment, "superseded", f"{stale}: composed onto experiment {best.id} as experiment "
+                                               f"{composition_id}")  # fmt: skip
+        return composition
 
     # -- evaluation -----------------------------------------------------------------
 
@@ -392,7 +467,7 @@ class Loop:
         once more in a new one: only a harness that kills that one too is to blame."""
         options = dict(
             **self.settings.eval_options(), attempts=attempts, jobs_dir=self.ws.jobs_dir,
-            job_prefix=f"exp{experiment.id}-{label}", tasks=tasks, cwd=self.ws.root,
+            job_prefix=f"exp{experiment.id}-{label}", tasks=tasks, cwd=worker.cwd,
             on_event=self._trial_event, job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
             configured_model=self.settings.model if experiment.id > 0 else None,
         )  # fmt: skip
@@ -404,18 +479,28 @@ class Loop:
         experiment.job_dirs += result.job_dirs
         return result
 
-    async def spot_check(self, experiment_id: int, names: list[str]) -> tuple[str, list[Trial]]:
+    async def spot_check(self, experiment_id: int, names: list[str], harness_dir: Path | None = None,
+                         ) -> tuple[str, list[Trial]]:  # fmt: skip
+        """The harness in `harness_dir` (a candidate's worktree; default the workspace) on a few tasks."""
         earlier = self.ws.jobs_dir.glob(f"exp{experiment_id}-spot*.config.json")  # failed proposals' too
         number = sum("-retry" not in job.name for job in earlier) + 1
         self.report(f"experiment {experiment_id}: spot check on {', '.join(names)}")
         result = await evaluate(
             self.ws.tasks_dir, AGENT_IMPORT_PATH, **self.settings.eval_options(), jobs_dir=self.ws.jobs_dir,
-            job_prefix=f"exp{experiment_id}-spot{number}", tasks=self._refs(names), cwd=self.ws.root,
-            job_env={spend.EXPERIMENT_ENV: str(experiment_id)},
+            job_prefix=f"exp{experiment_id}-spot{number}", tasks=self._refs(names),
+            cwd=harness_dir or self.ws.root, job_env={spend.EXPERIMENT_ENV: str(experiment_id)},
         )  # fmt: skip
         return f"spot-{number}", result.trials
 
     # -- bookkeeping -------------------------------------------------------------------
+
+    def _next_id(self) -> int:
+        """A new experiment id: past every experiment and failed proposal recorded, and every one
+        handed out in flight."""
+        failed = [e.get("experiment") for e in self.ledger.events("meta_failure")]
+        recorded = max([self.ledger.next_id() - 1, *(i for i in failed if isinstance(i, int))])
+        self._last_id = max(self._last_id, recorded) + 1
+        return self._last_id
 
     def _score(self, experiment: Experiment, parent: Experiment | None = None) -> None:
         score(experiment, self.splits, parent, self.settings.cost_measure)
@@ -424,79 +509,28 @@ class Loop:
         experiment.status, experiment.reason, experiment.finished_at = status, reason, now()
         experiment.cost_usd, experiment.cost_unknown = self.meter.by_role(experiment=str(experiment.id))
         self.ledger.save(experiment)
-        self._done += experiment.id > 0
         score = "" if experiment.passed is None else f" · passed {experiment.passed}/{experiment.total}"
         self.report(f"experiment {experiment.id}: {experiment.verdict}{score} · {reason}")
 
     def _no_proposal(self, experiment_id: int, reason: str, log: Path) -> None:
         """A failed proposal: recorded (and counted as an iteration), never the end of the run."""
-        self.history.restore()
         self.ledger.note("meta_failure", experiment=experiment_id, reason=reason, log=str(log))
-        self._done += 1
         self.report(f"experiment {experiment_id}: no proposal from the meta-agent: {reason}")
 
-    def _reject(self, experiment: Experiment, status: str, reason: str) -> None:
-        self.history.restore()  # the best harness, as the branch has it
-        self._finish(experiment, status, reason)
-
     def _interrupted(self, reason: str) -> None:
-        running = [e for e in self.ledger.experiments() if not e.final]
-        for experiment in running:
-            self._reject(experiment, "interrupted", reason)
-        if not running:  # stopped during a proposal: its edit is set aside, not lost
-            self._set_aside()
-
-    def _set_aside(self) -> None:
-        if self.history.harness_changed():
-            patch = self.history.set_aside(self.ws.root / ".autoagent" / "set-aside")
-            self.report(f"uncommitted changes to the harness were set aside in {patch}")
+        for experiment in self.ledger.experiments():
+            if not experiment.final:
+                self._finish(experiment, "interrupted", reason)
 
     def _stop(self, reason: str) -> str:
         self.ledger.note("stop", reason=reason)
         self.update(phase="stopped", last=f"stopped: {reason}")
         return reason
 
-    async def _wait(self, failures: int) -> None:
-        """After `failures` in a row, wait longer each time (up to 10 minutes)."""
-        if failures:
-            self.update(phase="waiting")
-            await asyncio.sleep(min(600.0, self.settings.retry_wait_sec * 2 ** (failures - 1)))
-
-    def recover(self) -> Experiment | None:
-        """Make the workspace agree with the ledger; return a committed candidate to redo."""
-        best = self.ledger.best()
-        head = self.history.head()
-        if best is not None and best.commit and head != best.commit:
-            unfinished = {e.commit for e in self.ledger.experiments() if not e.final}
-            if head not in unfinished:
-                raise RunError(
-                    f"The branch moved since the last run: HEAD is {head[:7]}, the ledger's best "
-                    f"is {best.commit[:7]}. To go on from the best, `git reset --hard "
-                    f"{best.commit[:7]}`; to start over from HEAD, move .autoagent/runs.jsonl aside."
-                )
-            self.history.git("update-ref", "HEAD", best.commit)  # killed mid-keep: the ledger wins
-        pending = None
-        for experiment in self.ledger.experiments():
-            if experiment.final:
-                continue
-            if experiment.id == 0:
-                continue  # a baseline cut short is simply run again
-            if experiment.commit and self.history.candidate(experiment.id):
-                experiment.job_dirs, experiment.timings = [], {}
-                pending = experiment
-            else:
-                self._reject(experiment, "interrupted", "the run stopped before it was committed")
-        if pending is None and self.history.harness_changed():
-            if best is None:  # a first run: what the user has in agent.py is the baseline
-                self.history.git("add", "-A", "--", *self.history.present_harness_files())
-                self.history.git("commit", "-q", "-m", "The harness as autoagent run found it")
-            else:  # an unfinished proposal: set it aside, never lose it silently
-                self._set_aside()
-        return pending
-
     def exhausted(self) -> str | None:
+        """Why no other candidate should be taken on, or None."""
         reason = self.settings.budget.exhausted(
-            iterations=self._done,
+            iterations=self._candidates,
             hours=(time.monotonic() - self._started) / 3600,
             usd=self.meter.spent() - self._spent_before,
         )
@@ -522,7 +556,7 @@ class Loop:
 
     def _baseline_harness(self) -> str:
         baseline = next(e for e in self.ledger.experiments() if e.status == "baseline")
-        return self.history.show(baseline.commit, "agent.py")
+        return self.history.show(baseline.commit, HARNESS)
 
 
 class _Stop(Exception):

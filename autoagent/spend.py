@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,15 @@ ROLE_ENV = "AUTOAGENT_ROLE"
 EXPERIMENT_ENV = "AUTOAGENT_EXPERIMENT"
 ROLES = ("task", "meta")
 PRICES_ENV = "AUTOAGENT_PRICES"  # {model: [USD per million input tokens, per million output]}
+# The experiment a call is for, in this process: several candidates are proposed at once, each in
+# a task of its own (a ContextVar follows its task). Processes started for one experiment (a job's
+# worker) are told by EXPERIMENT_ENV instead.
+EXPERIMENT: ContextVar[str | None] = ContextVar("autoagent_experiment", default=None)
+
+
+def experiment() -> str | None:
+    """The experiment the calls made here are for, if any."""
+    return EXPERIMENT.get() or os.environ.get(EXPERIMENT_ENV)
 
 
 def configured_price(model: str) -> tuple[float, float] | None:
@@ -60,7 +70,7 @@ class Meter:
                input_tokens: int, output_tokens: int) -> None:  # fmt: skip
         self._append({
             "time": time.time(), "role": role,
-            "experiment": os.environ.get(EXPERIMENT_ENV), "model": model,
+            "experiment": experiment(), "model": model,
             "cost_usd": cost_usd, "input_tokens": input_tokens, "output_tokens": output_tokens,
         })  # fmt: skip
 
@@ -105,7 +115,7 @@ class Meter:
             return
         spent = self.spent()
         if spent + next_cost > self.budget_usd:
-            self._append({"time": time.time(), "role": role, "experiment": os.environ.get(EXPERIMENT_ENV),
+            self._append({"time": time.time(), "role": role, "experiment": experiment(),
                           "cost_usd": 0.0, "refused": True, "next_cost_usd": next_cost})  # fmt: skip
             raise BudgetExceededError(
                 f"The run's budget of ${self.budget_usd:.2f} is spent: ${spent:.4f} so far, "

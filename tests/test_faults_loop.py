@@ -90,7 +90,8 @@ def test_a_lock_a_live_git_holds_is_left_alone_and_the_run_stops_with_a_message(
     monkeypatch.chdir(ws.root)
     options = dict(meta_model="scripted/meta", include=["hello-file"], retry_wait_sec=0.01)
     run(ws, budget=Budget(iterations=0), **options)
-    lock = ws.root / ".git" / "index.lock"
+    lock = ws.root / ".git" / "refs" / "autoagent" / "candidates" / "1.lock"  # the candidate's ref
+    lock.parent.mkdir(parents=True)
     lock.write_text("")
     busy_git = tmp_path / "bin" / "git"  # a process named git, at work in the repository
     busy_git.parent.mkdir()
@@ -98,7 +99,7 @@ def test_a_lock_a_live_git_holds_is_left_alone_and_the_run_stops_with_a_message(
     busy_git.chmod(0o755)
     holder = subprocess.Popen([str(busy_git), "300"], cwd=ws.root)
     try:
-        with pytest.raises(RunError, match="git add .* failed in .* kept failing.*index.lock.*the run resumes"):
+        with pytest.raises(RunError, match="git update-ref .* failed in .* kept failing.*1.lock.*the run resumes"):
             run(ws, budget=Budget(iterations=1), **options)
     finally:
         holder.kill()

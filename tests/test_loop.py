@@ -266,5 +266,5 @@ def test_a_branch_moved_by_hand_is_not_reset_silently(tmp_path):
     history.git("commit", "-qam", "my own change")
     loop = Loop(ws, Settings.from_workspace(ws), report=lambda line: None)
     with pytest.raises(RunError, match="The branch moved since the last run"):
-        loop.recover()
+        asyncio.run(loop.run())
     assert "MAX_TURNS = 12" in ws.harness.read_text()

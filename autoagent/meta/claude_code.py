@@ -91,7 +91,7 @@ async def propose(
     if api_base and model_name(model):  # not the endpoint of a task agent of another provider
         env["ANTHROPIC_BASE_URL"] = api_base
     options = sdk.ClaudeAgentOptions(
-        cwd=str(tools.root),
+        cwd=str(tools.tree),  # a candidate's worktree: its edits land there
         model=model_name(model),
         system_prompt=SYSTEM_PROMPT + SYSTEM_NOTE,
         tools=[*READERS, *WRITERS],  # of Claude Code's own; no Bash, Glob, Grep, web or sub-agents
@@ -172,9 +172,9 @@ def _problem(tools: MetaTools, name: str, arguments: dict[str, Any]) -> str | No
     try:
         if name in READERS:
             path = arguments.get(READERS[name]) or str(tools.root)
-            tools.check_path(_relative(tools.root, path))
+            tools.check_path(_relative(tools, path))
         elif name in WRITERS:
-            relative = _relative(tools.root, arguments.get(WRITERS[name], ""))
+            relative = _relative(tools, arguments.get(WRITERS[name], ""))
             target = tools.check_path(relative, write=True)
             tools.check_text(target, _after(target, name, arguments))
         else:
@@ -184,13 +184,14 @@ def _problem(tools: MetaTools, name: str, arguments: dict[str, Any]) -> str | No
     return None
 
 
-def _relative(root: Path, path: str) -> str:
-    """Claude Code passes absolute paths; our rules speak in workspace-relative ones. (No
+def _relative(tools: MetaTools, path: str) -> str:
+    """Claude Code passes absolute paths; our rules speak in workspace-relative ones (the
+    harness files' relative to the candidate's worktree, its working directory). (No
     symlink is resolved here: check_path refuses links on the way.)"""
     if not os.path.isabs(path):
         return path
     normal = Path(os.path.normpath(path))
-    for base in (root, root.resolve()):
+    for base in dict.fromkeys((tools.tree, tools.tree.resolve(), tools.root, tools.root.resolve())):
         if normal.is_relative_to(base):
             return str(normal.relative_to(base))
     raise Refused(f"{path} is outside the workspace")

@@ -17,6 +17,7 @@ from typing import Any
 from autoagent import guard, traces
 from autoagent.evaluate import effort
 from autoagent.evaluate.results import Trial
+from autoagent.history import HARNESS_FILES
 from autoagent.ledger import Ledger
 
 READ_LIMIT = 40_000  # characters of a file returned at once
@@ -47,6 +48,7 @@ class MetaTools:
     baseline: str  # the baseline agent.py: its fixed part must survive every edit
     tasks_dir: Path | None = None  # where the tasks live: hidden ones, tests and solutions stay unread
     off_limits: list[str] = field(default_factory=list)  # task names no edit may mention
+    harness_root: Path | None = None  # where agent.py and .agent/ are: the candidate's worktree (default: root)
     run_spot_check: SpotCheck | None = None  # runs the current harness on tasks
     max_spot_checks: int = 3
     submission: Submission | None = None
@@ -70,18 +72,25 @@ class MetaTools:
         except Exception as error:  # a tool's own failure must not end the proposal
             return f"error: {name} failed: {type(error).__name__}: {error}"
 
+    @property
+    def tree(self) -> Path:
+        """Where the harness files being edited are."""
+        return self.harness_root or self.root
+
     def check_path(self, path: str, *, write: bool = False) -> Path:
-        """The file `path` names, if the meta-agent may read it (or write it); else Refused."""
+        """The file `path` names, if the meta-agent may read it (or write it); else Refused.
+        agent.py and .agent/ are the candidate's (its worktree's); the rest, the workspace's."""
         relative = PurePosixPath(path)
         if relative.is_absolute() or ".." in relative.parts:
             raise Refused(f"{path!r}: use a path relative to the workspace, without '..'")
-        target = self.root / relative
+        base = self.tree if relative.parts and relative.parts[0] in HARNESS_FILES else self.root
+        target = base / relative
         for part in [target, *target.parents]:
-            if part == self.root:
+            if part == base:
                 break
             if part.is_symlink():
-                raise Refused(f"{path!r}: {part.relative_to(self.root)} is a symlink; links are not followed")
-        if not target.resolve().is_relative_to(self.root.resolve()):
+                raise Refused(f"{path!r}: {part.relative_to(base)} is a symlink; links are not followed")
+        if not target.resolve().is_relative_to(base.resolve()):
             raise Refused(f"{path!r} is outside the workspace")
         if relative.parts and relative.parts[0] in HIDDEN:
             raise Refused(f"{path!r}: {relative.parts[0]} is not readable; use the ledger and trace tools")
@@ -108,11 +117,12 @@ class MetaTools:
 
     def check_text(self, path: Path, text: str) -> None:
         """Refused unless `text` may be written to `path`: boundary intact, no task named."""
-        if path.name == "agent.py" and path.parent == self.root:
+        if path.name == "agent.py" and path.parent == self.tree:
             problem = guard.boundary_problem(text, self.baseline)
             problem = problem or guard.naming_problem(guard.editable_part(text), self.tasks + self.off_limits)
         else:
-            problem = guard.naming_problem(text, self.tasks + self.off_limits, str(path.relative_to(self.root)))
+            shown = path.relative_to(self.tree if path.is_relative_to(self.tree) else self.root)
+            problem = guard.naming_problem(text, self.tasks + self.off_limits, str(shown))
         if problem:
             raise Refused(f"{problem}; the file was not changed")
 
@@ -250,7 +260,7 @@ class MetaTools:
         unknown = [t for t in tasks if t not in self.tasks]
         if unknown or not tasks or len(tasks) > 3:
             raise Refused(f"name 1 to 3 known tasks (unknown: {', '.join(unknown) or 'none'})")
-        problem = guard.import_problem(self.root / "agent.py")
+        problem = guard.import_problem(self.tree / "agent.py")
         if problem:
             raise Refused(f"the harness does not import, so it cannot run: {problem}")
         key, trials = await self.run_spot_check(tasks)
