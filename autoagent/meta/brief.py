@@ -58,26 +58,38 @@ def render(
     objective: str = "score",
     focus: list[str] | None = None,
     others: list[str] | None = None,
+    parent: Experiment | None = None,
 ) -> str:
     """The first user message of a proposal; `visible` are the tasks it may mention.
 
     When several proposals run at once, `focus` are the failing tasks this one should work
     on (see `spread`), and `others` say in a line each what the other proposals in flight
     are trying, so that they do not all chase the same failure. Each is a section of its own
-    only when given: a lone proposal's brief is as it always was."""
+    only when given: a lone proposal's brief is as it always was.
+
+    `parent` is the harness this proposal builds on when it is not the best (parent selection
+    "frontier", strategies/parents.py): `harness` is then its agent.py, and the results and
+    failures shown are its own."""
+    base = parent or best
+    if base.id == best.id:
+        which, now = "best", f"the best so far (experiment {best.id}, {_passed(best, visible)})"
+    else:
+        which, now = "parent", (f"your parent (experiment {base.id}, {_passed(base, visible)}). It is not the "
+                                f"best so far (experiment {best.id}, {_passed(best, visible)}) but does best on "
+                                "some task; your candidate is judged against it, and a winner is then merged "
+                                "onto the best")  # fmt: skip
     parts = [
         f"# Experiment {experiment_id}: propose one change to agent.py",
         f"## The directive (program.md)\n\n{program.strip()}",
-        f"## The harness now: agent.py, the best so far (experiment {best.id}, "
-        f"{_passed(best, visible)})\n\n```python\n{harness}```",
+        f"## The harness now: agent.py, {now}\n\n```python\n{harness}```",
         "## The ledger\n\n" + _ledger(experiments),
-        f"## Results of the best harness (experiment {best.id})\n\n" + _results(best, visible),
+        f"## Results of the {which} harness (experiment {base.id})\n\n" + _results(base, visible),
     ]
-    saturated = _saturated(best, visible, objective)
+    saturated = _saturated(base, visible, objective)
     if saturated:
         parts.append(saturated)
     last = experiments[-1] if experiments else None
-    if last is not None and last.id != best.id and last.final:
+    if last is not None and last.id != base.id and last.final:
         parts.append(
             f"## The last candidate (experiment {last.id})\n\n{last.verdict}: "
             f"{last.description}\nwhy: {last.public_reason or last.reason}"
@@ -93,7 +105,7 @@ def render(
     if others:
         parts.append("## Other proposals in flight\n\nThese are being tried now; propose something "
                      "different:\n" + "\n".join(f"- {line}" for line in others))  # fmt: skip
-    attempts = _attempts(best, visible)
+    attempts = _attempts(base, visible)
     failing = [task for task, trials in attempts.items() if any(t["reward"] < 1.0 for t in trials)]
     failing.sort(key=lambda task: task not in focus)  # the focus first; otherwise in the order they ran
     if failing:
@@ -102,9 +114,9 @@ def render(
         if more:
             digests.append(f"(and {len(more)} more tasks with failed attempts: {', '.join(more)})")
         parts.append(
-            f"## Failures of the best harness, in brief (experiment {best.id})\n\n"
+            f"## Failures of the {which} harness, in brief (experiment {base.id})\n\n"
             + "\n\n".join(digests)
-            + f"\n\nFull traces: read_trajectory(experiment='{best.id}', task=...), "
+            + f"\n\nFull traces: read_trajectory(experiment='{base.id}', task=...), "
             "read_verifier_output, search_traces."
         )
     return "\n\n".join(parts) + "\n"

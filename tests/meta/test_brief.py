@@ -100,3 +100,24 @@ def test_focus_and_the_other_proposals_are_sections_only_when_given(tmp_path, mo
     assert in_flight.splitlines()[1:] == [f"- {line}" for line in others]
     failures = text.split("## Failures")[1]
     assert "## word-count" in failures and "## csv-total" not in failures  # its focus is the one digested
+
+
+def test_a_parent_that_is_not_the_best_is_what_the_brief_shows(tmp_path):
+    """Proposed from the frontier: the harness, the results and the failures are the parent's,
+    and the brief says it is not the best."""
+    best = Experiment(1, "keep", description="re-read", trials=[trial(tmp_path, t, 1, 1.0 if t != "word-count" else 0.0)
+                                                               for t in TASKS])  # fmt: skip
+    lone = Experiment(2, "discard", description="count words", trials=[trial(tmp_path, t, 2, 1.0 if t == "word-count" else 0.0)
+                                                                       for t in TASKS])  # fmt: skip
+    text = brief.render(experiment_id=3, program="Improve it.", harness="# the parent's agent\n",
+                        experiments=[best, lone], best=best, visible=TASKS, parent=lone)  # fmt: skip
+    assert "## The harness now: agent.py, your parent (experiment 2, passed 1/3 tasks). It is not the best " \
+           "so far (experiment 1, passed 2/3 tasks)" in text
+    results = text.split("## Results of the parent harness (experiment 2)\n\n")[1].split("\n\n")[0]
+    assert results.splitlines()[2] == "word-count: passed, 1/1 attempts"
+    failures = text.split("## Failures of the parent harness, in brief (experiment 2)")[1]
+    assert "## csv-total" in failures and "## word-count" not in failures
+    assert "read_trajectory(experiment='2'" in failures
+    same = dict(experiment_id=3, program="Improve it.", harness="# agent\n", experiments=[best, lone], best=best,
+                visible=TASKS)  # fmt: skip
+    assert brief.render(**same, parent=best) == brief.render(**same)  # the best as parent: the usual brief
