@@ -26,7 +26,7 @@ def kept_chain(experiments: list[Experiment]) -> list[Experiment]:
     by_id = {e.id: e for e in experiments}
     kept = [e for e in experiments if e.status in ("baseline", "keep")]
     chain, current = [], kept[-1] if kept else None
-    while current is not None and current not in chain:  # (a cycle cannot happen; it must not hang)
+    while current is not None and current.id not in {e.id for e in chain}:  # (no cycle can be; none hangs)
         chain.append(current)
         current = by_id.get(current.parent_id) if current.parent_id is not None else None
     return chain[::-1]

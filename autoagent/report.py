@@ -167,7 +167,8 @@ def glance(run: Run) -> str:
     if kept:
         changes = "<ol>" + "".join(
             f"<li><a href='#e{e.id}'>experiment {e.id}</a>{' (' + _e(e.verdict) + ')' if e.verdict != 'keep' else ''}: "
-            + (f"experiment {e.composed_from}'s change, composed onto the best: " if e.composed_from is not None else "")
+            + (f"<a href='#e{e.composed_from}'>experiment {e.composed_from}</a>'s change, composed onto the best: "
+               if e.composed_from is not None else "")
             + f"{_e(e.description)}"
             + (f" <span class=note>Hypothesis: {_e(e.hypothesis)}</span>" if e.hypothesis else "")
             + f" <span class=note>Evidence: {_e(e.reason)}</span></li>"

@@ -105,10 +105,10 @@ def test_focus_and_the_other_proposals_are_sections_only_when_given(tmp_path, mo
 def test_a_parent_that_is_not_the_best_is_what_the_brief_shows(tmp_path):
     """Proposed from the frontier: the harness, the results and the failures are the parent's,
     and the brief says it is not the best."""
-    best = Experiment(1, "keep", description="re-read", trials=[trial(tmp_path, t, 1, 1.0 if t != "word-count" else 0.0)
-                                                               for t in TASKS])  # fmt: skip
-    lone = Experiment(2, "discard", description="count words", trials=[trial(tmp_path, t, 2, 1.0 if t == "word-count" else 0.0)
-                                                                       for t in TASKS])  # fmt: skip
+    best = Experiment(1, "keep", description="re-read",
+                      trials=[trial(tmp_path, t, 1, float(t != "word-count")) for t in TASKS])
+    lone = Experiment(2, "discard", description="count words",
+                      trials=[trial(tmp_path, t, 2, float(t == "word-count")) for t in TASKS])
     text = brief.render(experiment_id=3, program="Improve it.", harness="# the parent's agent\n",
                         experiments=[best, lone], best=best, visible=TASKS, parent=lone)  # fmt: skip
     assert "## The harness now: agent.py, your parent (experiment 2, passed 1/3 tasks). It is not the best " \
