@@ -89,6 +89,9 @@ class Decision(_Section):
         "score-then-cost", description="score-then-cost: at equal score, a cheaper candidate is kept too.")
     cost_measure: Literal["auto", "usd", "tokens", "turns", "time"] = Field(
         "auto", description="The cost compared at equal score; auto: usd when priced, tokens otherwise.")
+    parents: Literal["best", "frontier"] = Field(
+        "best", description="What a candidate is proposed from: the best so far, or a harness from the "
+                            "Pareto frontier per task (strategies/parents.py).")  # fmt: skip
 
 
 class Budget(_Section):

@@ -13,7 +13,8 @@ from autoagent.evaluate import effort
 from autoagent.ledger import Experiment
 
 KEPT = ("baseline", "keep")
-COLORS = {"baseline": "#4c72b0", "keep": "#2a9d4b", "discard": "#999999", "indecisive": "#c9a227"}
+COLORS = {"baseline": "#4c72b0", "keep": "#2a9d4b", "discard": "#999999", "indecisive": "#c9a227",
+          "superseded": "#6aaed6"}  # the statuses of evaluated experiments; report.py adds the rest
 
 
 def measure_of(experiments: list[Experiment]) -> str:

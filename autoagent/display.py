@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autoagent import cost_charts
+from autoagent import cost_charts, lineage
 from autoagent.evaluate import EvalResult, Finding
 from autoagent.spend import money
 
@@ -254,10 +254,12 @@ def status_view(root, ledger_experiments, live, stop_reason: str | None, spent: 
     counts: dict[str, int] = {}
     for e in final:
         counts[e.status] = counts.get(e.status, 0) + 1
-    proposals = [e for e in final if e.id > 0]
-    keeps = sum(e.status == "keep" for e in proposals)
+    proposals = lineage.proposals(final)  # a superseded one counts as kept when its composition was
+    keeps = len(lineage.landed(final))
     out.append("Experiments: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                + (f" · keep rate {keeps}/{len(proposals)}" if proposals else ""))  # fmt: skip
+    if len(kept) > 1:
+        out.append(f"Lineage of the best: {lineage.chain_line(final)}")
     if meta_failures:
         last = meta_failures[-1]
         out.append(f"[yellow]Failed proposals: {len(meta_failures)}[/] (the meta-agent gave no usable change; "

@@ -22,8 +22,8 @@ TASK_PASS = 0.5  # a task is passed when its score, the mean reward of its attem
 COLUMNS = ("commit", "avg_score", "passed", "task_scores", "cost_usd", "status", "description", "hit_rate",
            "cost_per_task")  # fmt: skip
 # superseded: it won against a parent that was no longer the best; its change was composed onto
-# the best as an experiment of its own (composed_from), or could not be (the reason says why)
-FINAL = {"baseline", "keep", "discard", "indecisive", "crash", "rejected", "interrupted", "superseded"}
+# the best as an experiment of its own (composed_from names it), or conflicted (the reason says).
+FINAL = {"baseline", "keep", "discard", "indecisive", "superseded", "crash", "rejected", "interrupted"}
 
 
 def now() -> str:
@@ -33,11 +33,11 @@ def now() -> str:
 @dataclass
 class Experiment:
     id: int  # 0 is the baseline
-    status: str  # running, then: baseline keep discard indecisive crash rejected interrupted superseded
+    status: str  # running, then: baseline keep discard indecisive superseded crash rejected interrupted
     commit: str | None = None  # the candidate's commit (refs/autoagent/candidates/<id>)
-    parent: str | None = None  # the commit it was evaluated against (the best so far)
-    parent_id: int | None = None
-    composed_from: int | None = None  # a composition: the candidate whose change it merges onto its parent
+    parent: str | None = None  # the commit it was proposed from and evaluated against
+    parent_id: int | None = None  # on a composition: the best it was composed onto
+    composed_from: int | None = None  # on a composition: the superseded candidate whose change it merges
     description: str = ""
     hypothesis: str = ""
     expected_flips: list[str] = field(default_factory=list)

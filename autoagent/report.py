@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from autoagent import cost_charts
+from autoagent import cost_charts, lineage
 from autoagent.history import History
 from autoagent.ledger import Experiment, Ledger
 from autoagent.spend import Meter, money
 
-COLORS = {"baseline": "#4c72b0", "keep": "#2a9d4b", "discard": "#999999", "indecisive": "#c9a227",
-          "crash": "#d1495b", "rejected": "#7b2d8b", "interrupted": "#bbbbbb", "running": "#4c72b0"}  # fmt: skip
+COLORS = {**cost_charts.COLORS, "crash": "#d1495b", "rejected": "#7b2d8b", "interrupted": "#bbbbbb",
+          "running": "#4c72b0"}  # fmt: skip
 DIFF_LIMIT = 20_000  # characters of a candidate's diff shown inline
 
 
@@ -117,6 +117,7 @@ def render(run: Run, base: Path, pages: dict[str, Path] | None = None) -> str:
     sections += [
         "<h2>Tasks × experiments</h2><p class=note>Mean reward per task and experiment (over its "
         "attempts); blank: not run in that experiment.</p>" + heatmap_svg(run),
+        "<h2>Lineage</h2>" + lineage_tree(run),
         "<h2>Experiments</h2>" + lineage_table(run),
         what_went_wrong(run),
         "<h2>Details</h2>" + "".join(details(run, e, base, pages or {}) for e in reversed(run.experiments)),
@@ -166,7 +167,9 @@ def glance(run: Run) -> str:
     if kept:
         changes = "<ol>" + "".join(
             f"<li><a href='#e{e.id}'>experiment {e.id}</a>{' (' + _e(e.verdict) + ')' if e.verdict != 'keep' else ''}: "
-            f"{_e(e.description)}"
+            + (f"<a href='#e{e.composed_from}'>experiment {e.composed_from}</a>'s change, composed onto the best: "
+               if e.composed_from is not None else "")
+            + f"{_e(e.description)}"
             + (f" <span class=note>Hypothesis: {_e(e.hypothesis)}</span>" if e.hypothesis else "")
             + f" <span class=note>Evidence: {_e(e.reason)}</span></li>"
             for e in kept
@@ -246,6 +249,10 @@ summary {{ cursor: pointer; }} pre {{ background: #f7f7f7; padding: .6em; overfl
 .alarm {{ background: #fdecea; border-left: 4px solid #d1495b; padding: .5em .8em; }}
 #glance th {{ width: 11em; white-space: nowrap; }} #glance td {{ font-size: 1.02em; }}
 .scroll {{ overflow-x: auto; }}
+#tree, #tree ul {{ list-style: none; margin: 0; padding-left: 1.1em; }} #tree {{ padding-left: 0; }}
+#tree li {{ border-left: 1px solid #ddd; padding: 1px 0 1px .5em; white-space: nowrap; }}
+#tree li.kept {{ border-left: 3px solid #2a9d4b; }} #tree li.kept > .node {{ font-weight: 700; }}
+#tree li.superseded {{ border-left-style: dashed; }} #tree .composes {{ font-style: italic; }}
 svg text {{ font: 11px system-ui, sans-serif; fill: #444; }}
 </style></head><body>
 {body}
@@ -330,7 +337,7 @@ def progress_svg(run: Run, width: int = 1000, height: int = 320) -> str:
     for i, (e, _) in enumerate(points):
         if i % step == 0:
             parts.append(f"<text x={x(i):.1f} y={height - pad + 26} text-anchor=middle>{e.id}</text>")
-    shown = [s for s in ("baseline", "keep", "discard", "indecisive", "crash", "rejected")
+    shown = [s for s in ("baseline", "keep", "discard", "indecisive", "superseded", "crash", "rejected")
              if any(e.status == s for e in run.experiments)] or ["baseline"]  # fmt: skip
     legend = " ".join(f"<tspan fill='{COLORS[s]}' class=legend-{s}>{'×' if s in ('crash', 'rejected') else '●'} "
                       f"{s}</tspan>" for s in shown)  # fmt: skip
@@ -453,6 +460,43 @@ def _shade(score: float) -> str:
 # -- tables and details -------------------------------------------------------------------
 
 
+def lineage_tree(run: Run) -> str:
+    """Every experiment under the one it was proposed from, as nested lists: the kept chain
+    (the branch's history) in bold on a green rule, a composition under the best it was
+    composed onto, linked both ways with the superseded candidate it composes."""
+    if not run.experiments:
+        return "<p class=note>No experiments yet.</p>"
+    below = lineage.children(run.experiments)
+    chain = {e.id for e in lineage.kept_chain(run.experiments)}
+    composed = lineage.compositions(run.experiments)
+
+    def node(e: Experiment) -> str:
+        kinds = " ".join(k for k, yes in (("kept", e.id in chain), ("composition", e.composed_from is not None),
+                                          ("superseded", e.status == "superseded")) if yes)  # fmt: skip
+        passed = "" if e.passed is None else f" {e.passed}/{e.total}"
+        text = f"<a href='#e{e.id}'>{e.id}</a> {_badge(e.status, e.verdict)}<span class=score>{passed}</span>"
+        if e.composed_from is not None:
+            text += f" <span class=composes>composes <a href='#t{e.composed_from}'>{e.composed_from}</a></span>"
+        text += f" {_e(_short(e.description or e.reason))}"
+        if e.status == "superseded":
+            text += (f" <span class=note>→ composed as <a href='#t{composed[e.id].id}'>{composed[e.id].id}</a></span>"
+                     if e.id in composed else f" <span class=note>({_e(_short(e.reason))})</span>")  # fmt: skip
+        kids = sorted(below.get(e.id, []), key=lambda k: k.id in chain)  # the chain goes on below the rest
+        nested = "<ul>" + "".join(node(k) for k in kids) + "</ul>" if kids else ""
+        return f"<li id=t{e.id} class='{kinds}'><span class=node>{text}</span>{nested}</li>"
+
+    note = ("<p class=note>Each experiment under the one it was proposed from. <b>Bold, on the green "
+            "rule</b>: the kept chain, the branch's history. A composition merges a superseded "
+            "candidate's change (one that won against a parent no longer the best) onto the best.</p>")  # fmt: skip
+    roots = sorted(below.get(None, []), key=lambda k: k.id in chain)
+    return note + "<div class=scroll><ul id=tree>" + "".join(node(e) for e in roots) + "</ul></div>"
+
+
+def _short(text: str, width: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def lineage_table(run: Run) -> str:
     held_out = any(e.held_out for e in run.experiments)
     rows = ["<table id=lineage><tr><th>#</th><th>parent</th><th>status</th><th>passed</th>"
@@ -464,6 +508,8 @@ def lineage_table(run: Run) -> str:
         hits = "" if e.hit_rate is None else f"{e.hit_rate:.0%}"
         passed = "" if e.passed is None else f"{e.passed}/{e.total}"
         parent = "–" if e.parent_id is None else f"<a href='#e{e.parent_id}'>{e.parent_id}</a>"
+        if e.composed_from is not None:
+            parent += f" + <a href='#e{e.composed_from}'>{e.composed_from}</a>'s change"
         rows.append(f"<tr><td><a href='#e{e.id}'>{e.id}</a></td><td>{parent}</td><td>{_badge(e.status, e.verdict)}</td>"
                     f"<td>{passed}</td>" + (f"<td>{held}</td>" if held_out else "")
                     + f"<td>{hits}</td><td>{money(e.total_cost, bool(e.cost_unknown), 3)}</td>"
@@ -495,6 +541,8 @@ def details(run: Run, e: Experiment, base: Path, pages: dict[str, Path]) -> str:
                      f"<b>fixed:</b> {_e(', '.join(fixed) or 'none')} · <b>broke:</b> {_e(', '.join(broken) or 'none')}</p>")  # fmt: skip
     if e.commit:
         parent = "the first of the run" if e.parent_id is None else f"parent experiment {e.parent_id}"
+        if e.composed_from is not None:
+            parent += f", composing experiment {e.composed_from}'s change onto it"
         lines.append(f"<p class=note>commit {e.commit[:10]}, {parent}, "
                      f"{sum(e.timings.values()):.0f} s, cost {money(e.total_cost, bool(e.cost_unknown))} "
                      f"(task {money(e.cost_usd.get('task', 0), 'task' in e.cost_unknown)}, "

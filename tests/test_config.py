@@ -59,3 +59,10 @@ def test_unknown_model_is_rejected_with_advice(tmp_path):
 def test_broken_toml_names_the_line(tmp_path):
     with pytest.raises(ConfigError, match=r"not valid TOML.*line 2"):
         config.load(write(tmp_path, '[run]\nconcurrency = \n'))
+
+
+def test_parent_selection_is_best_unless_set_to_frontier(tmp_path):
+    assert config.load(write(tmp_path, "")).decision.parents == "best"
+    assert config.load(write(tmp_path, '[decision]\nparents = "frontier"\n')).decision.parents == "frontier"
+    with pytest.raises(ConfigError, match=r"line 3: \[decision\] parents: Input should be 'best' or 'frontier'"):
+        config.load(write(tmp_path, '[decision]\ngate = "paired"\nparents = "pareto"\n'))

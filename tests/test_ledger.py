@@ -24,3 +24,15 @@ def test_a_line_cut_short_by_a_kill_is_skipped(tmp_path):
     assert [e.id for e in ledger.experiments()] == [0]
     ledger.note("meta_failure", reason="timeout")
     assert ledger.events("meta_failure")[0]["reason"] == "timeout"
+
+
+def test_a_composition_round_trips_and_an_old_ledger_without_the_field_loads(tmp_path):
+    ledger = Ledger(tmp_path)
+    ledger.runs.parent.mkdir(parents=True)  # a record written before compositions existed:
+    ledger.runs.write_text('{"kind": "experiment", "id": 0, "status": "baseline", "passed": 1, "total": 2}\n')
+    ledger.save(Experiment(1, "superseded", parent_id=0, description="retry", reason="composed as 2"))
+    ledger.save(Experiment(2, "keep", parent_id=0, composed_from=1, description="retry"))
+    assert [(e.status, e.composed_from) for e in ledger.experiments()] == [
+        ("baseline", None), ("superseded", None), ("keep", 1)]  # fmt: skip
+    assert [e.final for e in ledger.experiments()] == [True, True, True]
+    assert [row.split("\t")[5] for row in ledger.tsv.read_text().splitlines()[1:]] == ["baseline", "superseded", "keep"]

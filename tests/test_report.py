@@ -124,3 +124,47 @@ def test_failed_proposals_are_shown(tmp_path, scripts, monkeypatch):
     assert errors == [] and drawn["failed_proposals"] == 2
     html = page.read_text()
     assert "2 × failed proposals" in html and "no submission within 2 turns" in html
+
+
+def test_the_lineage_tree_nests_a_composition_under_the_best_and_names_what_it_composes(tmp_path):
+    """Two candidates from the baseline: 1 is kept first, so 2, which also won, is superseded
+    and its change composed onto 1 as experiment 3, kept; 4, from 3, is discarded."""
+    from autoagent.ledger import Experiment, Ledger
+
+    ledger = Ledger(tmp_path)
+    for e in [
+        Experiment(0, "baseline", description="baseline", passed=1, total=4),
+        Experiment(1, "keep", parent_id=0, description="re-read the instruction", passed=2, total=4),
+        Experiment(2, "superseded", parent_id=0, description="retry failed commands", passed=2, total=4,
+                   reason="won against experiment 0, no longer the best; composed onto 1 as experiment 3"),
+        Experiment(3, "keep", parent_id=1, composed_from=2, description="retry failed commands", passed=3, total=4),
+        Experiment(4, "discard", parent_id=3, description="a shorter prompt", passed=2, total=4),
+    ]:  # fmt: skip
+        ledger.save(e)
+    page, _ = report.write(tmp_path)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        tab = browser.new_page()
+        tab.goto(page.as_uri(), wait_until="load")
+        tree = tab.evaluate("""() => {
+            const node = id => document.querySelector('#tree #t' + id);
+            const parent = id => node(id).parentElement.closest('li')?.id || null;
+            return {
+                parents: Object.fromEntries([0, 1, 2, 3, 4].map(id => [id, parent(id)])),
+                kept: [...document.querySelectorAll('#tree li.kept')].map(li => li.id),
+                bold: getComputedStyle(node(3).querySelector('.node')).fontWeight,
+                normal: getComputedStyle(node(4).querySelector('.node')).fontWeight,
+                composes: node(3).querySelector(':scope > .node .composes a').getAttribute('href'),
+                composed_as: node(2).querySelector(':scope > .node .note a')?.getAttribute('href'),
+                superseded: node(2).classList.contains('superseded') && node(2).innerText.includes('superseded'),
+                score: node(3).querySelector(':scope > .node').innerText,
+            };
+        }""")
+        browser.close()
+    assert tree["parents"] == {"0": None, "1": "t0", "2": "t0", "3": "t1", "4": "t3"}
+    assert tree["kept"] == ["t0", "t1", "t3"]  # the branch's history, not the superseded 2
+    assert tree["bold"] == "700" and tree["normal"] == "400"
+    assert tree["composes"] == "#t2" and tree["composed_as"] == "#t3" and tree["superseded"]
+    assert "3/4" in tree["score"] and "keep" in tree["score"]

@@ -88,3 +88,22 @@ def test_an_unknown_cost_is_never_shown_as_zero(tmp_path, monkeypatch):
     assert "spent task $0.42 + unknown, meta $0.10" in display.live_line(live)
     page = report.render(report.Run.load(ws.root), ws.root)
     assert "$0.42 + unknown on task runs" in page and "$0.520 + unknown" in page
+
+
+def test_a_composed_candidate_counts_as_kept_and_the_lineage_of_the_best_is_shown(tmp_path, monkeypatch):
+    """2 won against a stale parent: superseded, its change composed onto 1 as 3 and kept. Of the
+    meta-agent's three proposals (1, 2, 4), two landed in the best; 3 is the loop's, not a proposal."""
+    ws = workspace.init(tmp_path / "ws", model="scripted/examples")
+    ledger = Ledger(ws.root)
+    for e in [
+        Experiment(0, "baseline", commit="a" * 40, description="baseline", passed=1, total=4),
+        Experiment(1, "keep", commit="b" * 40, parent_id=0, description="re-read", passed=2, total=4),
+        Experiment(2, "superseded", commit="c" * 40, parent_id=0, description="retry", passed=2, total=4),
+        Experiment(3, "keep", commit="d" * 40, parent_id=1, composed_from=2, description="retry", passed=3, total=4),
+        Experiment(4, "discard", commit="e" * 40, parent_id=3, description="shorter", passed=2, total=4),
+    ]:  # fmt: skip
+        ledger.save(e)
+    shown = status(ws.root, monkeypatch)
+    assert "1 superseded" in shown and "keep rate 2/3" in shown
+    assert "Lineage of the best: 0 → 1 → 3 (composes 2)" in shown
+    assert "\tsuperseded\tretry" in ledger.tsv.read_text()

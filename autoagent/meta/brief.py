@@ -56,21 +56,40 @@ def render(
     best: Experiment,
     visible: list[str],
     objective: str = "score",
+    focus: list[str] | None = None,
+    others: list[str] | None = None,
+    parent: Experiment | None = None,
 ) -> str:
-    """The first user message of a proposal; `visible` are the tasks it may mention."""
+    """The first user message of a proposal; `visible` are the tasks it may mention.
+
+    When several proposals run at once, `focus` are the failing tasks this one should work
+    on (see `spread`), and `others` say in a line each what the other proposals in flight
+    are trying, so that they do not all chase the same failure. Each is a section of its own
+    only when given: a lone proposal's brief is as it always was.
+
+    `parent` is the harness this proposal builds on when it is not the best (parent selection
+    "frontier", strategies/parents.py): `harness` is then its agent.py, and the results and
+    failures shown are its own."""
+    base = parent or best
+    if base.id == best.id:
+        which, now = "best", f"the best so far (experiment {best.id}, {_passed(best, visible)})"
+    else:
+        which, now = "parent", (f"your parent (experiment {base.id}, {_passed(base, visible)}). It is not the "
+                                f"best so far (experiment {best.id}, {_passed(best, visible)}) but does best on "
+                                "some task; your candidate is judged against it, and a winner is then merged "
+                                "onto the best")  # fmt: skip
     parts = [
         f"# Experiment {experiment_id}: propose one change to agent.py",
         f"## The directive (program.md)\n\n{program.strip()}",
-        f"## The harness now: agent.py, the best so far (experiment {best.id}, "
-        f"{_passed(best, visible)})\n\n```python\n{harness}```",
+        f"## The harness now: agent.py, {now}\n\n```python\n{harness}```",
         "## The ledger\n\n" + _ledger(experiments),
-        f"## Results of the best harness (experiment {best.id})\n\n" + _results(best, visible),
+        f"## Results of the {which} harness (experiment {base.id})\n\n" + _results(base, visible),
     ]
-    saturated = _saturated(best, visible, objective)
+    saturated = _saturated(base, visible, objective)
     if saturated:
         parts.append(saturated)
     last = experiments[-1] if experiments else None
-    if last is not None and last.id != best.id and last.final:
+    if last is not None and last.id != base.id and last.final:
         parts.append(
             f"## The last candidate (experiment {last.id})\n\n{last.verdict}: "
             f"{last.description}\nwhy: {last.public_reason or last.reason}"
@@ -78,20 +97,48 @@ def render(
     predictions = _predictions(experiments, visible)
     if predictions:
         parts.append("## Your predictions so far (expected flips against what happened)\n\n" + predictions)
-    attempts = _attempts(best, visible)
+    focus = [t for t in focus or [] if t in visible]  # never a task it may not see
+    if focus:
+        parts.append("## Your focus\n\nOther proposals are being made at the same time, and the failing "
+                     f"tasks are shared out among them. Concentrate on: {', '.join(focus)}. Their failures "
+                     "come first below. Aim at the weakness of the harness behind them, not at the tasks.")  # fmt: skip
+    if others:
+        parts.append("## Other proposals in flight\n\nThese are being tried now; propose something "
+                     "different:\n" + "\n".join(f"- {line}" for line in others))  # fmt: skip
+    attempts = _attempts(base, visible)
     failing = [task for task, trials in attempts.items() if any(t["reward"] < 1.0 for t in trials)]
+    failing.sort(key=lambda task: task not in focus)  # the focus first; otherwise in the order they ran
     if failing:
         digests = [_digest(attempts[task]) for task in failing[:DIGESTS]]
         more = failing[DIGESTS:]
         if more:
             digests.append(f"(and {len(more)} more tasks with failed attempts: {', '.join(more)})")
         parts.append(
-            f"## Failures of the best harness, in brief (experiment {best.id})\n\n"
+            f"## Failures of the {which} harness, in brief (experiment {base.id})\n\n"
             + "\n\n".join(digests)
-            + f"\n\nFull traces: read_trajectory(experiment='{best.id}', task=...), "
+            + f"\n\nFull traces: read_trajectory(experiment='{base.id}', task=...), "
             "read_verifier_output, search_traces."
         )
     return "\n\n".join(parts) + "\n"
+
+
+def failing(experiment: Experiment, visible: list[str]) -> list[str]:
+    """The visible tasks the experiment failed in some attempt, the most failed first (by the
+    share of failed attempts; ties in the order they ran): what `spread` shares out."""
+    attempts = _attempts(experiment, visible)
+    share = {task: sum(t["reward"] < 1.0 for t in trials) / len(trials) for task, trials in attempts.items()}
+    return sorted((task for task, failed in share.items() if failed > 0), key=lambda task: -share[task])
+
+
+def spread(failing: list[str], k: int, index: int) -> list[str]:
+    """The failing tasks proposer `index` of `k` concentrates on: round-robin, so the first
+    (most failed) tasks go one to each proposer. With fewer tasks than proposers they are
+    dealt round again: every proposer has a focus while anything fails."""
+    if not 0 <= index < k:
+        raise ValueError(f"proposer {index} of {k}: index must be in 0..{k - 1}")
+    if not failing:
+        return []
+    return failing[index::k] or [failing[index % len(failing)]]
 
 
 def _predictions(experiments: list[Experiment], visible: list[str]) -> str:
