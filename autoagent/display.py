@@ -194,6 +194,8 @@ def live_line(live) -> str:
     parts = [f"experiment {live.experiment}" if live.experiment is not None else "starting", live.phase]
     if live.trials_total:
         parts.append(f"trials {live.trials_done}/{live.trials_total}")
+    if len(live.in_flight) > 1:
+        parts.append(f"{len(live.in_flight)} candidates in flight")
     if live.best:
         parts.append(f"best {live.best['passed']}/{live.best['total']} (experiment {live.best['id']})")
     spend = live.spend or {}

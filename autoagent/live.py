@@ -27,6 +27,7 @@ class LiveStatus:
     spend_unknown: list = field(default_factory=list)  # roles with calls of unknown cost besides
     budget: dict = field(default_factory=dict)  # iterations, hours, usd
     last: str = ""  # the last line reported
+    in_flight: list = field(default_factory=list)  # with several candidates at once: what each is doing
 
     @staticmethod
     def path(root: Path) -> Path:

@@ -20,20 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from autoagent import guard, recovery, spend, traces, worktrees
+from autoagent import guard, recovery, spend, worktrees
 from autoagent.backoff import Backoff
 from autoagent.compose import MOST_COMPOSITIONS, compose
 from autoagent.evaluate import effort
-from autoagent.evaluate import EvalResult, evaluate
+from autoagent.evaluate.infra import CANDIDATE_TRIES, MOST_IN_A_ROW, ConfigurationFailed, Unmeasured
 from autoagent.evaluate.job import JobFailed, Worker
-from autoagent.evaluate.results import Trial
-from autoagent.evaluate.tasks import TaskRef
-from autoagent.evaluate.infra import CANDIDATE_TRIES, MOST_IN_A_ROW, ConfigurationFailed, Unmeasured, harness_failure, unmeasured
 from autoagent.flight import Flight
 from autoagent.history import GitError, History
 from autoagent.ledger import Experiment, Ledger, now
@@ -42,78 +39,20 @@ from autoagent.meta import agent as meta_agent
 from autoagent.meta import brief, claude_code
 from autoagent.meta.tools import MetaTools
 from autoagent.recovery import BranchMoved, recover
-from autoagent.scoring import outcomes, rewards_by_task, score, smoke_task
+from autoagent.scoring import outcomes, score, smoke_task
+from autoagent.settings import Settings
 from autoagent.splits import choose
-from autoagent.strategies import acceptance, cheaper
-from autoagent.strategies import gate as gates
-from autoagent.strategies.budget import Budget
-from autoagent.strategies.gate import Gate, complexity
+from autoagent.strategies import acceptance, cheaper, parents
+from autoagent.strategies.gate import complexity
 from autoagent.strategies.stats import Outcomes, baseline_note, noise_floor
-from autoagent.workspace import AGENT_IMPORT_PATH, HARNESS, Workspace
+from autoagent.trials import Stop, Trials
+from autoagent.workspace import HARNESS, Workspace
+
+__all__ = ["Loop", "RunError", "Settings"]
 
 
 class RunError(RuntimeError):
     """The run cannot start or go on; the message says why and what to do."""
-
-
-@dataclass
-class Settings:
-    model: str
-    api_base: str | None = None
-    meta_model: str | None = None
-    meta_api_base: str | None = None
-    environment: str = "sandbox"
-    environment_kwargs: dict = field(default_factory=dict)
-    concurrency: int = 4
-    candidates: int = 1  # in flight at once, each proposed and judged on its own
-    attempts: int = 1
-    include: list[str] | None = None
-    exclude: list[str] | None = None
-    budget: Budget = field(default_factory=Budget)
-    gate: Gate = field(default_factory=gates.PairedGate)
-    canaries: int = 5
-    baseline_attempts: int = 2  # the baseline runs more than once: the noise floor
-    splits: dict = field(default_factory=dict)  # held_out, test, fractions, seed
-    limits: meta_agent.Limits = field(default_factory=meta_agent.Limits)
-    meta_backend: str = "builtin"  # or "claude-code"
-    retry_wait_sec: float = 30.0  # after a failed proposal; doubles up to 10 minutes
-    cost_measure: str = "auto"  # compared at equal score (effort.py), when the gate is score-then-cost
-
-    def eval_options(self) -> dict:
-        """How every evaluation of the harness runs: its model and endpoint, where, how wide."""
-        return dict(
-            model=self.model, agent_kwargs={"api_base": self.api_base} if self.api_base else None,
-            environment=self.environment, environment_kwargs=self.environment_kwargs,
-            n_concurrent=self.concurrency,
-        )  # fmt: skip
-
-    def meta_endpoint(self) -> tuple[str, str | None]:
-        """The meta-agent's model and endpoint: its own if set, else the task agent's (the same
-        model on both sides works best, the reference system's finding), endpoint and all."""
-        if self.meta_model:
-            return self.meta_model, self.meta_api_base
-        return self.model, self.meta_api_base or self.api_base
-
-    @classmethod
-    def from_workspace(cls, workspace: Workspace, **overrides) -> Settings:
-        config = workspace.config
-        values = dict(
-            model=config.agent.model, api_base=config.agent.api_base,
-            meta_model=config.meta.model, meta_api_base=config.meta.api_base,
-            environment=config.run.environment, environment_kwargs=config.run.environment_kwargs,
-            concurrency=config.run.concurrency, attempts=config.run.attempts, candidates=config.run.candidates,
-            include=config.tasks.include or None, exclude=config.tasks.exclude or None,
-            budget=Budget(config.budget.iterations, config.budget.hours, config.budget.usd),
-            limits=meta_agent.Limits(config.meta.max_turns, config.meta.max_minutes * 60, config.meta.max_usd,
-                                     config.meta.timeout_sec),
-            gate=cheaper.with_objective(gates.make(config.decision.gate, confidence=config.decision.confidence,
-                                                   max_rounds=config.decision.max_rounds), config.decision.objective),
-            cost_measure=config.decision.cost_measure,
-            canaries=config.decision.canaries, baseline_attempts=config.decision.baseline_attempts,
-            splits=config.splits.model_dump(), meta_backend=config.meta.backend,
-        )  # fmt: skip
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
 
 
 class Loop:
@@ -129,11 +68,14 @@ class Loop:
         self.history = History(workspace.root, say=lambda line: self.report(line))
         self.meter = spend.Meter(workspace.root / ".autoagent" / "spend.jsonl")
         self.backoff = Backoff(settings.retry_wait_sec)
+        self.parents = parents.make(settings.parents)
+        self.in_flight: dict[int, str] = {}  # experiment id -> what it is trying, for the others' briefs
         try:
             self.tasks, self.splits = choose(workspace.ensure_tasks(), settings.include, settings.exclude,
                                              settings.splits)  # fmt: skip
         except ValueError as error:
             raise RunError(f"{workspace.root / 'autoagent.toml'}: {error}") from None
+        self.trials = Trials(workspace, settings, self.tasks, self.splits.search, self.report, self._trial_event)
         self.stop_requested = False
         self._started = time.monotonic()
         self._started_at = time.time()
@@ -155,6 +97,7 @@ class Loop:
         if best is not None:
             self.live.best = {"id": best.id, "passed": best.passed, "total": best.total}
         self.live.spend, self.live.spend_unknown = self.meter.by_role(since=self._started_at)  # this invocation
+        self.live.in_flight = [line for _, line in sorted(self.in_flight.items())]
         self.live.save(self.ws.root)
         if self._on_status is not None:
             self._on_status(self.live)
@@ -168,9 +111,10 @@ class Loop:
         """The tasks the meta-agent may see: the search split."""
         return self.splits.search
 
-    def _refs(self, names) -> list[TaskRef]:
-        names = set(names)
-        return [t for t in self.tasks if t.name in names]
+    async def _run_tasks(self, experiment: Experiment, worker: Worker, wanted: dict[str, int],
+                         label: str = "eval") -> Outcomes:  # fmt: skip
+        self.update(trials_total=self.live.trials_total + sum(wanted.values()))
+        return await self.trials.run(experiment, worker, wanted, label)
 
     # -- the algorithm ------------------------------------------------------------
 
@@ -226,7 +170,8 @@ class Loop:
         experiment_id = experiment.id if experiment else self._next_id()
         spend.EXPERIMENT.set(str(experiment_id))  # this task's model calls are this candidate's
         if experiment is None:
-            parent = self._best()
+            parent = self.parents.choose(self.ledger.experiments(), self.splits.search, self._best(),
+                                         random.Random(experiment_id))  # fmt: skip
             tree = worktrees.open_tree(self.history, experiment_id, parent.commit)
         else:
             tree = worktrees.open_tree(self.history, experiment.id, experiment.commit)
@@ -249,6 +194,7 @@ class Loop:
             if experiment is not None:
                 self._finish(experiment, "superseded", "the best kept moving while its compositions were judged")
         finally:
+            self.in_flight.pop(experiment_id, None)
             recovery.set_aside(tree, self.ws.root / recovery.SET_ASIDE, self.report,
                                f"experiment {experiment_id}'s unfinished proposal")  # fmt: skip
             worktrees.remove(self.history, tree.root)
@@ -285,7 +231,7 @@ class Loop:
         try:
             async with Worker(self.ws.root, self.settings.model) as worker:
                 await self._run_tasks(experiment, worker, {t: attempts for t in self.splits.search + self.splits.held_out})
-        except _Stop as stop:  # the budget ran out: recorded, and the next run starts the baseline again
+        except Stop as stop:  # the budget ran out: recorded, and the next run starts the baseline again
             self._score(experiment)
             self._finish(experiment, "interrupted", stop.reason)
             return stop.reason
@@ -311,12 +257,18 @@ class Loop:
             root=self.ws.root, harness_root=tree.root, ledger=self.ledger, tasks=self.task_names,
             baseline=self._baseline_harness(), tasks_dir=self.ws.tasks_dir,
             off_limits=self.splits.held_out + self.splits.test,
-            run_spot_check=lambda tasks: self.spot_check(experiment_id, tasks, tree.root),
+            run_spot_check=lambda tasks: self.trials.spot_check(experiment_id, tasks, tree.root),
         )  # fmt: skip
+        best, k = self._best(), self.settings.candidates
+        focus = brief.spread(brief.failing(parent, self.task_names), k, experiment_id % k) if k > 1 else None
+        others = [line for other, line in sorted(self.in_flight.items()) if other != experiment_id]
+        self.in_flight[experiment_id] = f"experiment {experiment_id} (proposing): " + (
+            f"works on {', '.join(focus)}" if focus else "works on what its parent fails")
         text = brief.render(
             experiment_id=experiment_id, program=brief.program_text(self.ws.root),
             harness=(tree.root / HARNESS).read_text(), experiments=self.ledger.experiments(),
-            best=parent, visible=self.task_names, objective=cheaper.objective(self.settings.gate),
+            best=best, parent=parent if parent.id != best.id else None, visible=self.task_names,
+            objective=cheaper.objective(self.settings.gate), focus=focus, others=others if k > 1 else None,
         )  # fmt: skip
         started = time.monotonic()
         log = self.ws.root / ".autoagent" / "meta" / f"{experiment_id}-{int(time.time())}.json"
@@ -341,6 +293,7 @@ class Loop:
             meta_log=str(log), timings={"propose": time.monotonic() - started},
         )  # fmt: skip
         self.ledger.save(experiment)
+        self.in_flight[experiment_id] = f"experiment {experiment_id} (being evaluated): {submission.description}"
         return experiment
 
     async def judge(self, experiment: Experiment, tree: History, worker: Worker | None = None) -> str | None:
@@ -376,7 +329,7 @@ class Loop:
                 held_out_attempts=max(self.settings.baseline_attempts, self.settings.attempts),
                 costs=lambda: effort.paired(parent.trials, experiment.trials, self.settings.cost_measure),
             )  # fmt: skip
-        except _Stop as stop:
+        except Stop as stop:
             experiment.timings["evaluate"] = time.monotonic() - started
             experiment.public_reason = stop.reason
             self._score(experiment, parent)
@@ -427,70 +380,6 @@ class Loop:
         self._finish(experiment, "superseded", f"{stale}: composed onto experiment {best.id} as experiment "
                                                f"{composition_id}")  # fmt: skip
         return composition
-
-    # -- evaluation -----------------------------------------------------------------
-
-    async def _run_tasks(self, experiment: Experiment, worker: Worker, wanted: dict[str, int],
-                   label: str = "eval") -> Outcomes:  # fmt: skip
-        """Run tasks (task -> attempts) for an experiment; record the trials; stop early on a
-        harness that breaks, a trace that touches the verifier's files, or a spent budget."""
-        first = not experiment.trials
-        trials: list[Trial] = []
-        trials_n, tasks_n = sum(wanted.values()), len(wanted)
-        self.live.trials_total += trials_n
-        self.report(f"experiment {experiment.id}: {trials_n} trial{'s' * (trials_n != 1)} "
-                    f"on {tasks_n} task{'s' * (tasks_n != 1)}")  # fmt: skip
-        for attempts in sorted(set(wanted.values())):
-            names = [t for t, n in wanted.items() if n == attempts]
-            result = await self.evaluate(experiment, self._refs(names), label, worker, attempts)
-            trials += result.trials
-            experiment.trials += [{**asdict(t), "label": label} for t in result.trials]  # kept on a stop too
-            if result.errors.get("budget"):
-                raise _Stop("interrupted", "the budget ran out during the evaluation")
-        if reason := unmeasured(trials):
-            raise Unmeasured(reason)
-        if first and experiment.id > 0:
-            problem = harness_failure(trials)
-            if problem:
-                raise _Stop("crash", f"the harness broke: {problem}")
-        for trial in trials if experiment.id > 0 else []:  # the baseline is the user's own harness
-            touched = guard.trace_problem(traces.trajectory(trial.trial_dir))
-            if touched:
-                seen = trial.task in self.splits.search  # never name a task the meta-agent may not see
-                where = f"on {trial.task} (see {trial.trial_dir})" if seen else "on a held-out task"
-                raise _Stop("rejected", f"reward hacking: {where} the agent {touched}")
-        return rewards_by_task(trials)
-
-    async def evaluate(self, experiment: Experiment, tasks: list[TaskRef], label: str,
-                       worker: Worker, attempts: int) -> EvalResult:  # fmt: skip
-        """Evaluate in `worker`; if that process dies (killed from outside, or by the harness),
-        once more in a new one: only a harness that kills that one too is to blame."""
-        options = dict(
-            **self.settings.eval_options(), attempts=attempts, jobs_dir=self.ws.jobs_dir,
-            job_prefix=f"exp{experiment.id}-{label}", tasks=tasks, cwd=worker.cwd,
-            on_event=self._trial_event, job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
-            configured_model=self.settings.model if experiment.id > 0 else None,
-        )  # fmt: skip
-        try:
-            result = await evaluate(self.ws.tasks_dir, AGENT_IMPORT_PATH, worker=worker, **options)
-        except JobFailed as error:
-            self.report(f"experiment {experiment.id}: {str(error).splitlines()[0]}; running it again in a new worker")
-            result = await evaluate(self.ws.tasks_dir, AGENT_IMPORT_PATH, **options)
-        experiment.job_dirs += result.job_dirs
-        return result
-
-    async def spot_check(self, experiment_id: int, names: list[str], harness_dir: Path | None = None,
-                         ) -> tuple[str, list[Trial]]:  # fmt: skip
-        """The harness in `harness_dir` (a candidate's worktree; default the workspace) on a few tasks."""
-        earlier = self.ws.jobs_dir.glob(f"exp{experiment_id}-spot*.config.json")  # failed proposals' too
-        number = sum("-retry" not in job.name for job in earlier) + 1
-        self.report(f"experiment {experiment_id}: spot check on {', '.join(names)}")
-        result = await evaluate(
-            self.ws.tasks_dir, AGENT_IMPORT_PATH, **self.settings.eval_options(), jobs_dir=self.ws.jobs_dir,
-            job_prefix=f"exp{experiment_id}-spot{number}", tasks=self._refs(names),
-            cwd=harness_dir or self.ws.root, job_env={spend.EXPERIMENT_ENV: str(experiment_id)},
-        )  # fmt: skip
-        return f"spot-{number}", result.trials
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -557,11 +446,3 @@ class Loop:
     def _baseline_harness(self) -> str:
         baseline = next(e for e in self.ledger.experiments() if e.status == "baseline")
         return self.history.show(baseline.commit, HARNESS)
-
-
-class _Stop(Exception):
-    """An evaluation cut short: the status to record and why."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason

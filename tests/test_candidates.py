@@ -141,14 +141,17 @@ def test_kill_9_with_three_candidates_pending_then_resume(tmp_path, scripts):
     write_script(scripts, "slow", [{"match": ".", "turns": [tool("bash", command="sleep 3"), {"content": "no"}]}])
     write_script(scripts, "meta", [
         edit(n, "MAX_TURNS = 30", f"MAX_TURNS = 3{n}", f"Turn budget, take {n}", []) for n in (1, 2, 3)
-    ])  # fmt: skip
+    ] + [{"match": "^# Experiment 4:", "turns": [  # still proposing (a spot check) when the kill comes
+        tool("edit_file", path="agent.py", old_text="MAX_TURNS = 30", new_text="MAX_TURNS = 34"),
+        tool("spot_check", tasks=["hello-file"]), submit("Turn budget, take 4", [])]}])  # fmt: skip
     ws = workspace.init(tmp_path / "ws", model="scripted/slow")
-    command = [str(Path(sys.executable).parent / "autoagent"), "run", "--iterations", "3", "--candidates", "3",
-               "--meta-model", "scripted/meta"]  # fmt: skip
+    command = [str(Path(sys.executable).parent / "autoagent"), "run", "--candidates", "4", "--meta-model",
+               "scripted/meta"]  # fmt: skip
     with open(tmp_path / "first.log", "w") as log:
-        first = subprocess.Popen(command, cwd=ws.root, stdout=log, stderr=subprocess.STDOUT)
+        first = subprocess.Popen([*command, "--iterations", "4"], cwd=ws.root, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
-    while not all(list(ws.jobs_dir.glob(f"exp{n}-eval-*/*/trial.log")) for n in (1, 2, 3)):  # all three evaluating
+    evaluating = [f"exp{n}-eval-*/*/trial.log" for n in (1, 2, 3)] + ["exp4-spot1-*/*/trial.log"]
+    while not all(list(ws.jobs_dir.glob(pattern)) for pattern in evaluating):
         assert time.monotonic() < deadline and first.poll() is None, (tmp_path / "first.log").read_text()
         time.sleep(0.2)
     first.send_signal(signal.SIGKILL)
@@ -156,9 +159,10 @@ def test_kill_9_with_three_candidates_pending_then_resume(tmp_path, scripts):
     time.sleep(1)
     pending = Ledger(ws.root).experiments()
     assert [(e.id, e.status) for e in pending] == [(0, "baseline"), (1, "running"), (2, "running"), (3, "running")]
-    assert len(list((ws.root / ".autoagent" / "worktrees").iterdir())) == 3  # left by the kill
+    assert len(list((ws.root / ".autoagent" / "worktrees").iterdir())) == 4  # left by the kill
 
-    second = subprocess.run(command, cwd=ws.root, capture_output=True, text=True, timeout=900)
+    second = subprocess.run([*command, "--iterations", "3"], cwd=ws.root, capture_output=True, text=True,
+                            timeout=900)  # fmt: skip
     assert second.returncode == 0, second.stdout + second.stderr
     for n in (1, 2, 3):
         assert f"experiment {n}: the run stopped during it; evaluating it again" in second.stdout
@@ -166,6 +170,9 @@ def test_kill_9_with_three_candidates_pending_then_resume(tmp_path, scripts):
     assert [e.id for e in experiments] == [0, 1, 2, 3]  # the three redone, none new (3 iterations)
     assert all(e.passed is not None for e in experiments)
     assert len((ws.root / "results.tsv").read_text().splitlines()) == 1 + 4  # no row lost, none twice
+    patches = list((ws.root / ".autoagent" / "set-aside").glob("*.patch"))  # experiment 4's edit, kept
+    assert len(patches) == 1 and "+MAX_TURNS = 34" in patches[0].read_text()
+    assert "experiment 4's unfinished proposal set aside in" in second.stdout
     assert_tidy(ws)
 
 

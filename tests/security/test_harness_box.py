@@ -184,7 +184,7 @@ def test_validation_imports_the_harness_in_its_box(evil_ws):
 def test_a_spot_check_runs_the_harness_in_its_box(evil_ws):
     ws, secrets = evil_ws
     loop = Loop(ws, Settings.from_workspace(ws), report=lambda line: None)
-    _, trials = asyncio.run(loop.spot_check(1, ["hello-file"]))
+    _, trials = asyncio.run(loop.trials.spot_check(1, ["hello-file"]))
     assert [t.reward for t in trials] == [1.0]  # its task agent loop still works
     logs = [Path(t.trial_dir) / "agent" for t in trials]
     assert_the_harness_ran(logs)
