@@ -26,6 +26,7 @@ from autoagent import guard, spend, traces
 from autoagent.evaluate import effort
 from autoagent.evaluate import EvalResult, evaluate
 from autoagent.evaluate.job import JobFailed, Worker
+from autoagent.evaluate.pool import TrialPool
 from autoagent.evaluate.results import Trial
 from autoagent.evaluate.tasks import TaskRef
 from autoagent.evaluate.infra import CANDIDATE_TRIES, MOST_IN_A_ROW, ConfigurationFailed, Unmeasured, harness_failure, outage, unmeasured
@@ -58,6 +59,7 @@ class Settings:
     environment: str = "sandbox"
     environment_kwargs: dict = field(default_factory=dict)
     concurrency: int = 4
+    start_rate: float | None = None  # sandbox starts per second at most (evaluate/pool.py)
     attempts: int = 1
     include: list[str] | None = None
     exclude: list[str] | None = None
@@ -93,7 +95,7 @@ class Settings:
             model=config.agent.model, api_base=config.agent.api_base,
             meta_model=config.meta.model, meta_api_base=config.meta.api_base,
             environment=config.run.environment, environment_kwargs=config.run.environment_kwargs,
-            concurrency=config.run.concurrency, attempts=config.run.attempts,
+            concurrency=config.run.concurrency, start_rate=config.run.start_rate, attempts=config.run.attempts,
             include=config.tasks.include or None, exclude=config.tasks.exclude or None,
             budget=Budget(config.budget.iterations, config.budget.hours, config.budget.usd),
             limits=meta_agent.Limits(config.meta.max_turns, config.meta.max_minutes * 60, config.meta.max_usd,
@@ -125,6 +127,7 @@ class Loop:
                                              settings.splits)  # fmt: skip
         except ValueError as error:
             raise RunError(f"{workspace.root / 'autoagent.toml'}: {error}") from None
+        self.pool = TrialPool(settings.concurrency, settings.start_rate)  # every evaluation's trials
         self.stop_requested = False
         self._started = time.monotonic()
         self._started_at = time.time()
@@ -395,6 +398,7 @@ class Loop:
             job_prefix=f"exp{experiment.id}-{label}", tasks=tasks, cwd=self.ws.root,
             on_event=self._trial_event, job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
             configured_model=self.settings.model if experiment.id > 0 else None,
+            pool=self.pool, priority=len(tasks) * attempts,  # smaller requests first
         )  # fmt: skip
         try:
             result = await evaluate(self.ws.tasks_dir, AGENT_IMPORT_PATH, worker=worker, **options)
@@ -411,7 +415,7 @@ class Loop:
         result = await evaluate(
             self.ws.tasks_dir, AGENT_IMPORT_PATH, **self.settings.eval_options(), jobs_dir=self.ws.jobs_dir,
             job_prefix=f"exp{experiment_id}-spot{number}", tasks=self._refs(names), cwd=self.ws.root,
-            job_env={spend.EXPERIMENT_ENV: str(experiment_id)},
+            job_env={spend.EXPERIMENT_ENV: str(experiment_id)}, pool=self.pool, priority=len(names),
         )  # fmt: skip
         return f"spot-{number}", result.trials
 
