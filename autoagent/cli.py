@@ -312,8 +312,7 @@ def eval_command(
     ] = 2,
     start_rate: Annotated[
         float | None,
-        typer.Option("--start-rate", min=0.001,
-                     help="Sandbox starts per second at most (a cloud provider's creation quota) \\[no limit]."),
+        typer.Option("--start-rate", help="Sandbox starts per second at most (a cloud provider's quota) \\[no limit]."),
     ] = None,  # fmt: skip
     json_out: JsonOut = None,
     jobs_dir: JobsDir = None,
@@ -354,6 +353,8 @@ def eval_command(
         if problem:
             raise fail(f"--agent {agent}: {problem}", 2)
     total = _count_trials(plan, limit, attempts)
+    if start_rate is not None and start_rate <= 0:
+        raise fail("--start-rate: starts per second, a positive number", 2)
     start_rate = start_rate or (config.run.start_rate if config else None)
     pool = TrialPool(plan.n_concurrent, start_rate) if start_rate else None  # else Harbor's n_concurrent
     with display.trial_progress(total, f"eval {agent}", quiet) as on_event:

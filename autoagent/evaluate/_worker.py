@@ -127,8 +127,9 @@ async def main() -> None:
     slots = Slots(events)
     requests: asyncio.Queue = asyncio.Queue()
     jobs = asyncio.create_task(run_jobs(requests, events, slots))
-    loop = asyncio.get_running_loop()
-    while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+    stdin = asyncio.StreamReader(limit=2**20)  # read on the loop: no thread of the executor kept waiting
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    while line := (await stdin.readline()).strip():
         message = json.loads(line)  # {"config": path, "env": {...}, "gated": bool} or {"grant": trial}
         if "grant" in message:
             slots.granted(message["grant"])
