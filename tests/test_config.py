@@ -59,3 +59,16 @@ def test_unknown_model_is_rejected_with_advice(tmp_path):
 def test_broken_toml_names_the_line(tmp_path):
     with pytest.raises(ConfigError, match=r"not valid TOML.*line 2"):
         config.load(write(tmp_path, '[run]\nconcurrency = \n'))
+
+
+def test_the_start_rate_from_the_template_reaches_the_loop(tmp_path):
+    from autoagent import workspace
+
+    root = workspace.init(tmp_path / "ws", model="scripted/examples").root
+    assert Settings.from_workspace(workspace.Workspace(root)).start_rate is None  # unset: starts are not spaced
+    toml = root / "autoagent.toml"
+    toml.write_text(toml.read_text().replace("# start_rate = 2", "start_rate = 2"))
+    assert Settings.from_workspace(workspace.Workspace(root)).start_rate == 2
+    toml.write_text(toml.read_text().replace("start_rate = 2", "start_rate = 0"))
+    with pytest.raises(ConfigError, match="start_rate"):
+        Settings.from_workspace(workspace.Workspace(root))

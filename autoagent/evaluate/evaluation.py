@@ -170,8 +170,8 @@ async def evaluate(
                     environment=environment_config,
                     jobs_dir=jobs_dir,
                     job_name=jobs.unique_job_name(job_prefix + suffix),
-                    # With a pool, every trial is under way at once, waiting for its slot.
-                    n_concurrent=len(paths) * n_attempts if pool else n_concurrent,
+                    # With a pool, as many trials wait for its slots as it could grant at once.
+                    n_concurrent=min(len(paths) * n_attempts, pool.slots) if pool else n_concurrent,
                     n_attempts=n_attempts,
                 ),
                 on_event,

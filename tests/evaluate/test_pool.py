@@ -129,3 +129,31 @@ async def test_slots_come_back_when_a_worker_is_killed_mid_job(tmp_path, sandbox
     later = await asyncio.wait_for(evaluate(tmp_path / "quick", "oracle", jobs_dir=tmp_path / "jobs", pool=pool), 120)
     assert later.passed == 1
     assert not _leftovers(sandbox_state)
+
+
+@needs_sandbox
+async def test_across_worker_processes_the_smaller_request_is_served_first(tmp_path):
+    tasks = slow_tasks(tmp_path / "tasks", ["t"], 0)
+    pool = TrialPool(1)
+    hold = await pool.acquire()  # the pool is busy while both evaluations ask
+
+    def run(name: str, priority: int):
+        return asyncio.create_task(evaluate(tasks, "oracle", jobs_dir=tmp_path / "jobs", job_prefix=name,
+                                            pool=pool, priority=priority))  # fmt: skip
+
+    big = run("big", 9)
+    deadline = time.monotonic() + 60
+    while pool.stats().waiting < 1:  # the big one asked first
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    small = run("small", 1)
+    while pool.stats().waiting < 2:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    pool.release(hold)
+    started = {}
+    for name, result in (("big", await big), ("small", await small)):
+        [job_dir] = result.job_dirs
+        [trial] = Path(job_dir).glob("*/result.json")
+        started[name] = datetime.fromisoformat(json.loads(trial.read_text())["environment_setup"]["started_at"])
+    assert started["small"] < started["big"]
