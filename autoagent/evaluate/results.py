@@ -127,7 +127,9 @@ def read_trial(trial_dir: Path) -> Trial:
         reward=reward,
         error=_error_text(info) if info else None,
         category=_category(error_type, data),
-        seconds=_seconds(data.get("started_at"), data.get("finished_at")),
+        # from the environment's start: a trial that waited for a slot of the pool did not run meanwhile
+        seconds=_seconds((data.get("environment_setup") or {}).get("started_at") or data.get("started_at"),
+                         data.get("finished_at")),
         input_tokens=agent.get("n_input_tokens"),
         output_tokens=agent.get("n_output_tokens"),
         cost_usd=agent.get("cost_usd"),

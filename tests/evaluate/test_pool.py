@@ -150,10 +150,12 @@ async def test_across_worker_processes_the_smaller_request_is_served_first(tmp_p
     while pool.stats().waiting < 2:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
+    await asyncio.sleep(4)
     pool.release(hold)
     started = {}
     for name, result in (("big", await big), ("small", await small)):
         [job_dir] = result.job_dirs
         [trial] = Path(job_dir).glob("*/result.json")
         started[name] = datetime.fromisoformat(json.loads(trial.read_text())["environment_setup"]["started_at"])
+        assert result.trials[0].seconds < 4  # its own time, not its wait for the slot
     assert started["small"] < started["big"]
