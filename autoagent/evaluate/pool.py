@@ -82,6 +82,7 @@ class TrialPool:
         self._held: dict[int, Grant] = {}
         self._next_start = 0.0  # the clock's time before which no grant goes out (start_rate)
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
         self.measure()
 
     def measure(self) -> None:
@@ -133,8 +134,9 @@ class TrialPool:
         while self._waiting and len(self._held) < self.slots:
             now = self._clock()
             if now < self._next_start:
-                if self._timer is None:
-                    self._timer = asyncio.get_running_loop().call_later(self._next_start - now, self._wake)
+                loop = asyncio.get_running_loop()
+                if self._timer is None or self._timer_loop is not loop:  # none yet, or an ended run's
+                    self._timer, self._timer_loop = loop.call_later(self._next_start - now, self._wake), loop
                 return
             priority, number, future = heapq.heappop(self._waiting)
             if future.done():

@@ -84,6 +84,19 @@ async def test_the_start_rate_spaces_grants_and_utilisation_is_counted():
     assert "slot-seconds busy" in stats.line()
 
 
+def test_a_pool_serves_a_later_event_loop_too():
+    pool = TrialPool(2, start_rate=1)
+
+    async def first_run() -> None:
+        pool.release(await pool.acquire())
+        waiting = asyncio.create_task(pool.acquire())  # spaced: waits for a timer of this loop
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+
+    asyncio.run(first_run())
+    assert asyncio.run(asyncio.wait_for(pool.acquire(), 3)).number == 2
+
+
 needs_sandbox = pytest.mark.usefixtures("needs_sandbox")
 
 
