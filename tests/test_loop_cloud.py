@@ -38,7 +38,7 @@ def test_the_loop_decides_every_candidate_while_the_provider_fails_some_starts(t
     monkeypatch.chdir(ws.root)
     provider = tmp_path / "provider"
     settings = Settings.from_workspace(
-        ws, meta_model="scripted/meta", budget=Budget(iterations=2), concurrency=32, start_rate=3, attempts=2,
+        ws, meta_model="scripted/meta", budget=Budget(iterations=2), concurrency=32, start_rate=2, attempts=2,
         environment="tests.cloud_standin:CloudStandin",
         environment_kwargs={"ledger_dir": str(provider), "start_latency_sec": 0.2, "fail_every": 5,
                             "max_starts": 4, "per_sec": 1.0},  # 6 trials at once would be throttled

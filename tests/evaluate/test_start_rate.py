@@ -42,6 +42,6 @@ def test_without_a_start_rate_a_burst_of_trials_is_throttled(tiny_tasks, tmp_pat
 
 
 def test_with_a_start_rate_no_start_is_throttled(tiny_tasks, tmp_path):
-    result = run(tiny_tasks, tmp_path, pool=TrialPool(TRIALS, start_rate=2))
+    result = run(tiny_tasks, tmp_path, pool=TrialPool(TRIALS, start_rate=1.5))  # well under 3 a second
     assert cloud_standin.ledger(tmp_path / "provider") == {"starts": TRIALS, "failed": 0, "throttled": 0}
     assert (result.passed, result.errors, result.retried) == (TRIALS, {}, [])
