@@ -22,6 +22,7 @@ from autoagent.evaluate import check as check_tasks
 from autoagent.evaluate import evaluate
 from autoagent.evaluate.job import JobFailed
 from autoagent.evaluate.infra import ConfigurationFailed
+from autoagent.evaluate.pool import TrialPool
 from autoagent.evaluate.tasks import discover, select
 from autoagent.faults import ModelConfigurationError, ModelUnavailableError
 from autoagent.guard import import_problem
@@ -309,6 +310,10 @@ def eval_command(
     retries: Annotated[
         int, typer.Option("--retries", help="Rounds of reruns for infrastructure failures.")
     ] = 2,
+    start_rate: Annotated[
+        float | None,
+        typer.Option("--start-rate", help="Sandbox starts per second at most (a cloud provider's quota) \\[no limit]."),
+    ] = None,  # fmt: skip
     json_out: JsonOut = None,
     jobs_dir: JobsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress while it runs.")] = False,
@@ -348,6 +353,10 @@ def eval_command(
         if problem:
             raise fail(f"--agent {agent}: {problem}", 2)
     total = _count_trials(plan, limit, attempts)
+    if start_rate is not None and start_rate <= 0:
+        raise fail("--start-rate: starts per second, a positive number", 2)
+    start_rate = start_rate or (config.run.start_rate if config else None)
+    pool = TrialPool(plan.n_concurrent, start_rate) if start_rate else None  # else Harbor's n_concurrent
     with display.trial_progress(total, f"eval {agent}", quiet) as on_event:
         try:
             result = asyncio.run(
@@ -357,6 +366,7 @@ def eval_command(
                     n_concurrent=plan.n_concurrent, attempts=attempts,
                     include=plan.include, exclude=plan.exclude, limit=limit,
                     jobs_dir=plan.jobs_dir, infra_retries=retries, on_event=on_event, cwd=plan.cwd,
+                    pool=pool,
                 )  # fmt: skip
             )
         except (JobFailed, ValueError) as error:

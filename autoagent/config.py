@@ -64,7 +64,10 @@ class Meta(Model):
 
 
 class Run(_Section):
-    concurrency: int = Field(4, ge=1)
+    concurrency: int = Field(4, ge=1, description="Trials at once, across every evaluation.")
+    start_rate: float | None = Field(
+        None, gt=0, description="Sandbox starts per second at most (cloud providers throttle creation)."
+    )
     candidates: int = Field(1, ge=1, description="Candidates in flight at once, each proposed and judged on its own.")
     attempts: int = Field(1, ge=1, description="Attempts per task (k).")
     environment: str = Field("sandbox", description="sandbox, a Harbor environment, or module:Class.")

@@ -31,6 +31,7 @@ from autoagent.compose import MOST_COMPOSITIONS, compose
 from autoagent.evaluate import effort
 from autoagent.evaluate.infra import CANDIDATE_TRIES, MOST_IN_A_ROW, ConfigurationFailed, Unmeasured
 from autoagent.evaluate.job import JobFailed, Worker
+from autoagent.evaluate.pool import TrialPool
 from autoagent.flight import Flight
 from autoagent.history import GitError, History
 from autoagent.ledger import Experiment, Ledger, now
@@ -75,7 +76,9 @@ class Loop:
                                              settings.splits)  # fmt: skip
         except ValueError as error:
             raise RunError(f"{workspace.root / 'autoagent.toml'}: {error}") from None
-        self.trials = Trials(workspace, settings, self.tasks, self.splits.search, self.report, self._trial_event)
+        self.pool = TrialPool(settings.concurrency, settings.start_rate)  # every candidate's trials
+        self.trials = Trials(workspace, settings, self.tasks, self.splits.search, self.pool, self.report,
+                             self._trial_event)  # fmt: skip
         self.stop_requested = False
         self._started = time.monotonic()
         self._started_at = time.time()
@@ -413,6 +416,8 @@ class Loop:
 
     def _stop(self, reason: str) -> str:
         self.ledger.note("stop", reason=reason)
+        self._report(self.pool.stats().line())  # how busy the trial slots were
+        self._report(self.pool.stats().line())  # how busy the trial slots were
         self.update(phase="stopped", last=f"stopped: {reason}")
         return reason
 

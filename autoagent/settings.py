@@ -23,7 +23,8 @@ class Settings:
     meta_api_base: str | None = None
     environment: str = "sandbox"
     environment_kwargs: dict = field(default_factory=dict)
-    concurrency: int = 4
+    concurrency: int = 4  # trial slots, shared by every candidate's evaluations (evaluate/pool.py)
+    start_rate: float | None = None  # sandbox starts per second at most
     candidates: int = 1  # in flight at once, each proposed and judged on its own
     parents: str = "best"  # where a proposal starts from (strategies/parents.py)
     attempts: int = 1
@@ -61,7 +62,7 @@ class Settings:
             model=config.agent.model, api_base=config.agent.api_base,
             meta_model=config.meta.model, meta_api_base=config.meta.api_base,
             environment=config.run.environment, environment_kwargs=config.run.environment_kwargs,
-            concurrency=config.run.concurrency, attempts=config.run.attempts, candidates=config.run.candidates,
+            concurrency=config.run.concurrency, start_rate=config.run.start_rate, attempts=config.run.attempts, candidates=config.run.candidates,
             include=config.tasks.include or None, exclude=config.tasks.exclude or None,
             budget=Budget(config.budget.iterations, config.budget.hours, config.budget.usd),
             limits=meta_agent.Limits(config.meta.max_turns, config.meta.max_minutes * 60, config.meta.max_usd,

@@ -1,5 +1,5 @@
 """The trials of the loop's experiments: each evaluation stage, smoke run and spot check of every
-candidate in flight runs here.
+candidate in flight runs here, and waits for a slot of the run's one TrialPool.
 
 `run` runs tasks (task -> attempts) for an experiment and records every trial in it as it
 lands; it cuts an evaluation short (`Stop`) on a harness that breaks, a trace that touches the
@@ -18,6 +18,7 @@ from autoagent import guard, spend, traces
 from autoagent.evaluate import EvalResult, evaluate
 from autoagent.evaluate.infra import Unmeasured, harness_failure, unmeasured
 from autoagent.evaluate.job import JobFailed, Worker
+from autoagent.evaluate.pool import TrialPool
 from autoagent.evaluate.results import Trial
 from autoagent.evaluate.tasks import TaskRef
 from autoagent.ledger import Experiment
@@ -41,6 +42,7 @@ class Trials:
     settings: Settings
     tasks: list[TaskRef]  # every task of the run
     visible: list[str]  # the tasks the meta-agent may see: only they are named in a reason
+    pool: TrialPool  # every trial waits for one of its slots; smaller requests are served first
     report: Callable[[str], None]
     on_event: Callable[[dict], None] | None = None  # each trial's start and end, as it happens
 
@@ -82,6 +84,7 @@ class Trials:
             job_prefix=f"exp{experiment.id}-{label}", tasks=tasks, cwd=worker.cwd,
             on_event=self.on_event, job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
             configured_model=self.settings.model if experiment.id > 0 else None,
+            pool=self.pool, priority=len(tasks) * attempts,  # a cheap stage before an expensive one
         )  # fmt: skip
         try:
             result = await evaluate(self.ws.tasks_dir, AGENT_IMPORT_PATH, worker=worker, **options)
@@ -102,6 +105,7 @@ class Trials:
             self.ws.tasks_dir, AGENT_IMPORT_PATH, **self.settings.eval_options(), jobs_dir=self.ws.jobs_dir,
             job_prefix=f"exp{experiment_id}-spot{number}", tasks=self._refs(names),
             cwd=harness_dir or self.ws.root, job_env={spend.EXPERIMENT_ENV: str(experiment_id)},
+            pool=self.pool, priority=len(names),
         )  # fmt: skip
         return f"spot-{number}", result.trials
 

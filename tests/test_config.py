@@ -66,3 +66,16 @@ def test_parent_selection_is_best_unless_set_to_frontier(tmp_path):
     assert config.load(write(tmp_path, '[decision]\nparents = "frontier"\n')).decision.parents == "frontier"
     with pytest.raises(ConfigError, match=r"line 3: \[decision\] parents: Input should be 'best' or 'frontier'"):
         config.load(write(tmp_path, '[decision]\ngate = "paired"\nparents = "pareto"\n'))
+
+
+def test_the_start_rate_from_the_template_reaches_the_loop(tmp_path):
+    from autoagent import workspace
+
+    root = workspace.init(tmp_path / "ws", model="scripted/examples").root
+    assert Settings.from_workspace(workspace.Workspace(root)).start_rate is None  # unset: starts are not spaced
+    toml = root / "autoagent.toml"
+    toml.write_text(toml.read_text().replace("# start_rate = 2", "start_rate = 2"))
+    assert Settings.from_workspace(workspace.Workspace(root)).start_rate == 2
+    toml.write_text(toml.read_text().replace("start_rate = 2", "start_rate = 0"))
+    with pytest.raises(ConfigError, match="start_rate"):
+        Settings.from_workspace(workspace.Workspace(root))

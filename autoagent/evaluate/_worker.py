@@ -8,6 +8,12 @@ then retries), which saves a process start (and LiteLLM's import) per job.
 It reads one request per line on stdin ({"config": path, "env": {...}}) and runs
 the jobs in turn; trial events and a `job-done` record per job go to
 AUTOAGENT_EVENTS_FD as JSON lines.
+
+A request with "gated": true runs its trials only as the parent's trial pool allows
+(pool.py): each trial, before its environment starts, asks for a slot (`slot-wanted`)
+and waits for a `{"grant": trial}` line on stdin; it gives the slot back (`slot-free`)
+when it has ended, or when it is cancelled while still waiting. So stdin is read while a
+job runs: jobs run in a task of their own, one after another.
 """
 
 import asyncio
@@ -34,7 +40,42 @@ def die_with_parent() -> None:
         sys.exit(1)
 
 
-async def run(config_path: str, events) -> None:
+class Slots:
+    """The trials of this process that wait for a slot of the parent's pool."""
+
+    def __init__(self, events) -> None:
+        self.events = events
+        self.waiting: dict[str, asyncio.Future] = {}
+
+    async def wanted(self, event: TrialHookEvent) -> None:
+        """Harbor's START hook: wait for the parent's grant."""
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[event.trial_name] = future
+        self._say("slot-wanted", event.trial_name)
+        try:
+            await future
+        except asyncio.CancelledError:  # Harbor emits no END for a trial cancelled here
+            self._say("slot-free", event.trial_name)
+            raise
+        finally:
+            self.waiting.pop(event.trial_name, None)
+
+    async def ended(self, event: TrialHookEvent) -> None:
+        """Harbor's END hook (after a cancel too): the slot goes back."""
+        self._say("slot-free", event.trial_name)
+
+    def granted(self, trial: str) -> None:
+        future = self.waiting.get(trial)
+        if future is None or future.done():  # nobody waits for it any more: give it back
+            self._say("slot-free", trial)
+        else:
+            future.set_result(None)
+
+    def _say(self, what: str, trial: str) -> None:
+        self.events.write(json.dumps({"event": what, "trial": trial}) + "\n")
+
+
+async def run(config_path: str, events, slots: Slots | None = None) -> None:
     config = JobConfig.model_validate_json(Path(config_path).read_text())
 
     async def emit(event: TrialHookEvent) -> None:
@@ -50,6 +91,9 @@ async def run(config_path: str, events) -> None:
         events.write(json.dumps(record) + "\n")
 
     job = await Job.create(config)
+    if slots is not None:  # before `emit`: a trial has started once it has its slot
+        job.on_trial_started(slots.wanted)
+        job.on_trial_ended(slots.ended)
     job.on_trial_started(emit)
     job.on_trial_ended(emit)
     await job.run()
@@ -64,24 +108,38 @@ def warm_up() -> None:
         _litellm()
 
 
-async def main() -> None:
-    warm_up()
-    events = os.fdopen(int(os.environ["AUTOAGENT_EVENTS_FD"]), "w", buffering=1)
-    loop = asyncio.get_running_loop()
-    while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
-        request = json.loads(line)  # {"config": path, "env": {...}}
+async def run_jobs(requests: asyncio.Queue, events, slots: Slots) -> None:
+    """The jobs, in the order they were asked for; None ends the queue."""
+    while (request := await requests.get()) is not None:
         os.environ.update(request.get("env") or {})  # e.g. which experiment the spend is for
         done = {"event": "job-done", "config": request["config"], "ok": True}
         try:
-            await run(request["config"], events)
+            await run(request["config"], events, slots if request.get("gated") else None)
         except Exception:
             traceback.print_exc()
             done.update(ok=False, error=traceback.format_exc(limit=3).strip().splitlines()[-1])
         events.write(json.dumps(done) + "\n")
+
+
+async def main() -> None:
+    warm_up()
+    events = os.fdopen(int(os.environ["AUTOAGENT_EVENTS_FD"]), "w", buffering=1)
+    slots = Slots(events)
+    requests: asyncio.Queue = asyncio.Queue()
+    jobs = asyncio.create_task(run_jobs(requests, events, slots))
+    stdin = asyncio.StreamReader(limit=2**20)  # read on the loop: no thread of the executor kept waiting
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    while line := (await stdin.readline()).strip():
+        message = json.loads(line)  # {"config": path, "env": {...}, "gated": bool} or {"grant": trial}
+        if "grant" in message:
+            slots.granted(message["grant"])
+        else:
+            requests.put_nowait(message)
+    requests.put_nowait(None)
+    await jobs
     events.flush()
     pool.close_all()  # the spare harness box
     os._exit(0)  # every job is done and recorded; skip tearing down the interpreter
-
 
 if __name__ == "__main__":
     die_with_parent()

@@ -16,6 +16,7 @@ from typing import Any
 
 from autoagent.evaluate import job as jobs
 from autoagent.evaluate.infra import check_configuration
+from autoagent.evaluate.pool import TrialPool
 from autoagent.evaluate.precheck import environment_problem
 from autoagent.evaluate.results import Trial, read_job
 from autoagent.evaluate.tasks import TaskRef, discover, select, with_sandbox_problems
@@ -116,10 +117,14 @@ async def evaluate(
     worker: jobs.Worker | None = None,
     job_env: dict[str, str] | None = None,
     configured_model: str | None = None,
+    pool: TrialPool | None = None,
+    priority: int = 0,
 ) -> EvalResult:
     """Run `agent` on the tasks; every trial is read back from Harbor's own files.
 
-    The jobs run in `worker` (a process for this harness), or in a new one. A trial whose
+    The jobs run in `worker` (a process for this harness), or in a new one. With `pool`,
+    every trial (retries too) waits for one of its slots instead of `n_concurrent`
+    bounding this evaluation alone: evaluations running at once share it. A trial whose
     model cannot work as configured stops it (`ConfigurationFailed`); with `configured_model`,
     only a failure of that model does (a candidate's own choice of model is its own failure)."""
     chosen = tasks if tasks is not None else select(discover(tasks_dir), include, exclude, limit)
@@ -155,21 +160,24 @@ async def evaluate(
             if not pending:
                 break
             suffix = "" if round_number == 0 else f"-retry{round_number}"
+            # A task listed n times gets n trials: retries need not be uniform.
+            paths = [runnable[name].path for name, n in pending for _ in range(n if round_number else 1)]
+            n_attempts = attempts if round_number == 0 else 1
             job_dir = await worker.run(
                 jobs.job_config(
-                    # A task listed n times gets n trials: retries need not be uniform.
-                    task_paths=[runnable[name].path for name, n in pending for _ in range(n)]
-                    if round_number
-                    else [runnable[name].path for name, _ in pending],
+                    task_paths=paths,
                     agent=agent_config,
                     environment=environment_config,
                     jobs_dir=jobs_dir,
                     job_name=jobs.unique_job_name(job_prefix + suffix),
-                    n_concurrent=n_concurrent,
-                    n_attempts=attempts if round_number == 0 else 1,
+                    # With a pool, as many trials wait for its slots as it could grant at once.
+                    n_concurrent=min(len(paths) * n_attempts, pool.slots) if pool else n_concurrent,
+                    n_attempts=n_attempts,
                 ),
                 on_event,
                 job_env,
+                pool,
+                priority,
             )
             evaluation.job_dirs.append(str(job_dir))
             retry: Counter[str] = Counter()

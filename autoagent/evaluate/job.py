@@ -19,6 +19,7 @@ from harbor.models.environment_type import EnvironmentType
 from harbor.models.job.config import JobConfig, RetryConfig
 from harbor.models.trial.config import AgentConfig, EnvironmentConfig, TaskConfig
 
+from autoagent.evaluate.pool import Grant, TrialPool
 from autoagent.harness_box import BOXED_AGENT
 
 SANDBOX = "autoagent.sandbox:Sandbox"
@@ -94,6 +95,8 @@ class Worker:
 
     `cwd` is where the agent's module is imported from. Leaving the block early
     (Ctrl-C, an error) asks Harbor to cancel its trials, which stop their sandboxes.
+    A job run with a `pool` starts each trial only once the pool grants it a slot; every
+    slot the process holds goes back when its trial ends, or when the process dies.
     """
 
     def __init__(self, cwd: Path | None = None, model: str | None = None) -> None:
@@ -104,6 +107,10 @@ class Worker:
         self._reader: asyncio.Task | None = None
         self._on_event: Callable[[dict[str, Any]], None] | None = None
         self._done: asyncio.Future | None = None
+        self._pool: TrialPool | None = None
+        self._priority = 0
+        self._asking: dict[str, asyncio.Task] = {}  # trial -> its wait for a slot
+        self._held: dict[str, tuple[TrialPool, Grant]] = {}
 
     async def __aenter__(self) -> Worker:
         return self
@@ -137,9 +144,12 @@ class Worker:
         config: JobConfig,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         env: dict[str, str] | None = None,
+        pool: TrialPool | None = None,
+        priority: int = 0,
     ) -> Path:
         """Run `config` in the worker (with `env` added to its environment) and wait
-        for it; return the job directory."""
+        for it; return the job directory. With `pool`, its trials wait for its slots
+        (served by `priority`, lower first)."""
         job_dir = Path(config.jobs_dir) / config.job_name
         job_dir.mkdir(parents=True, exist_ok=True)
         await self.start(job_dir.parent)
@@ -148,14 +158,16 @@ class Worker:
         if self._process.returncode is not None or self._reader.done():  # it died while idle
             raise JobFailed(self._failure(config.job_name, self._exited()))
         self._on_event = on_event
+        self._pool, self._priority = pool, priority
         self._done = asyncio.get_running_loop().create_future()
         try:
-            request = {"config": str(config_path), "env": env or {}}
+            request = {"config": str(config_path), "env": env or {}, "gated": pool is not None}
             self._process.stdin.write(json.dumps(request).encode() + b"\n")
             await self._process.stdin.drain()
         except (ConnectionResetError, BrokenPipeError):  # it died just now
             raise JobFailed(self._failure(config.job_name, self._exited())) from None
         done = await self._done
+        self._give_back()  # every trial has ended; on a cancel, the process's end gives them back
         if not done.get("ok"):
             raise JobFailed(self._failure(config.job_name, done.get("error")))
         return job_dir
@@ -181,12 +193,42 @@ class Worker:
                 if event.get("event") == "job-done":
                     if self._done is not None and not self._done.done():
                         self._done.set_result(event)
+                elif event.get("event") == "slot-wanted":
+                    self._asking[event["trial"]] = asyncio.create_task(self._grant(event["trial"]))
+                elif event.get("event") == "slot-free":
+                    self._free(event["trial"])
                 elif self._on_event is not None:
                     self._on_event(event)
         finally:
             transport.close()
+            self._give_back()
             if self._done is not None and not self._done.done():  # the worker died mid-job
                 self._done.set_result({"ok": False, "error": "the worker process exited"})
+
+    async def _grant(self, trial: str) -> None:
+        """Wait for a slot of the pool for `trial`, then tell the worker it may start."""
+        pool = self._pool
+        if pool is not None:  # else a stray ask: let it run
+            self._held[trial] = (pool, await pool.acquire(self._priority))
+        self._asking.pop(trial, None)
+        try:
+            self._process.stdin.write(json.dumps({"grant": trial}).encode() + b"\n")
+        except (ConnectionResetError, BrokenPipeError, AttributeError, RuntimeError):
+            self._free(trial)  # the worker is gone (or closing): its slot too
+
+    def _free(self, trial: str) -> None:
+        asking = self._asking.pop(trial, None)
+        if asking is not None:
+            asking.cancel()
+        held = self._held.pop(trial, None)
+        if held is not None:
+            pool, grant = held
+            pool.release(grant)
+
+    def _give_back(self) -> None:
+        """Every slot this process holds or waits for goes back to the pool."""
+        for trial in list(self._asking) + list(self._held):
+            self._free(trial)
 
     def _exited(self) -> str:
         code = self._process.returncode if self._process else None

@@ -62,6 +62,16 @@ def category(exception_type: str | None) -> str | None:
     return "agent"
 
 
+def _category(exception_type: str | None, result: dict) -> str | None:
+    """`category`, except that an error no rule names, raised before the agent was set up,
+    is the infrastructure's: the environment never came up (a cloud provider refusing to
+    create a sandbox, its 429 when creations are throttled), the harness had no part in it."""
+    named = category(exception_type)
+    if named == "agent" and result.get("environment_setup") and not result.get("agent_setup"):
+        return "infra"
+    return named
+
+
 @dataclass
 class Trial:
     task: str
@@ -116,8 +126,10 @@ def read_trial(trial_dir: Path) -> Trial:
         trial_dir=str(trial_dir),
         reward=reward,
         error=_error_text(info) if info else None,
-        category=category(error_type),
-        seconds=_seconds(data.get("started_at"), data.get("finished_at")),
+        category=_category(error_type, data),
+        # from the environment's start: a trial that waited for a slot of the pool did not run meanwhile
+        seconds=_seconds((data.get("environment_setup") or {}).get("started_at") or data.get("started_at"),
+                         data.get("finished_at")),
         input_tokens=agent.get("n_input_tokens"),
         output_tokens=agent.get("n_output_tokens"),
         cost_usd=agent.get("cost_usd"),
