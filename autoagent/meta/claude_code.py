@@ -174,7 +174,7 @@ def _problem(tools: MetaTools, name: str, arguments: dict[str, Any]) -> str | No
             path = arguments.get(READERS[name]) or str(tools.root)
             tools.check_path(_relative(tools, path))
         elif name in WRITERS:
-            relative = _relative(tools, arguments.get(WRITERS[name], ""))
+            relative = _relative(tools, arguments.get(WRITERS[name], ""), write=True)
             target = tools.check_path(relative, write=True)
             tools.check_text(target, _after(target, name, arguments))
         else:
@@ -184,16 +184,20 @@ def _problem(tools: MetaTools, name: str, arguments: dict[str, Any]) -> str | No
     return None
 
 
-def _relative(tools: MetaTools, path: str) -> str:
-    """Claude Code passes absolute paths; our rules speak in workspace-relative ones (the
-    harness files' relative to the candidate's worktree, its working directory). (No
-    symlink is resolved here: check_path refuses links on the way.)"""
+def _relative(tools: MetaTools, path: str, write: bool = False) -> str:
+    """Claude Code passes absolute paths; our rules speak in workspace-relative ones. The harness
+    files are the candidate's, in its worktree (Claude Code's working directory): an edit lands
+    there, never in the workspace's own agent.py, which is the best's. (No symlink is resolved
+    here: check_path refuses links on the way.)"""
     if not os.path.isabs(path):
         return path
     normal = Path(os.path.normpath(path))
     for base in dict.fromkeys((tools.tree, tools.tree.resolve(), tools.root, tools.root.resolve())):
         if normal.is_relative_to(base):
-            return str(normal.relative_to(base))
+            relative = normal.relative_to(base)
+            if write and tools.tree != tools.root and base in (tools.root, tools.root.resolve()):
+                raise Refused(f"{path} is the best harness's copy; edit the candidate's: {tools.tree / relative}")
+            return str(relative)
     raise Refused(f"{path} is outside the workspace")
 
 

@@ -41,9 +41,11 @@ def claude_home(tmp_path, monkeypatch):
 @pytest.mark.usefixtures("needs_sandbox")
 def test_claude_code_proposes_and_the_loop_decides(tmp_path, monkeypatch):
     ws = workspace.init(tmp_path / "ws", model="scripted/examples")
-    harness = str(ws.harness)
+    harness = str(ws.root / ".autoagent" / "worktrees" / "1" / "agent.py")  # the candidate's, its cwd
     answers = [
         use("mcp__autoagent__read_trajectory", experiment="0", task="csv-total"),
+        use("Read", file_path=str(ws.harness)),
+        use("Edit", file_path=str(ws.harness), old_string=PROMPT_OLD, new_string=PROMPT_NEW),  # the best's
         use("Read", file_path=harness),
         use("Edit", file_path=harness, old_string=PROMPT_OLD, new_string=PROMPT_NEW),
         use("mcp__autoagent__spot_check", tasks=["csv-total"]),
@@ -69,6 +71,7 @@ def test_claude_code_proposes_and_the_loop_decides(tmp_path, monkeypatch):
     # harness's spot check (it fixes csv-total).
     sent = json.dumps([r["body"] for r in fake.requests])
     assert "steps 1-" in sent and "csv-total: reward 1" in sent
+    assert f"refused: {ws.harness} is the best harness's copy; edit the candidate's: {harness}" in sent
     main = [r["body"] for r in fake.requests if r["body"] and MAIN in json.dumps(r["body"].get("system"))]
     assert main and {body["model"] for body in main} == {"claude-sonnet-4-5"}  # the [meta] model
 
