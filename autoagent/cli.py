@@ -20,7 +20,7 @@ from autoagent import workspace as workspaces
 from autoagent.config import ConfigError, check_models
 from autoagent.evaluate import check as check_tasks
 from autoagent.evaluate import evaluate
-from autoagent.evaluate.job import JobFailed
+from autoagent.evaluate.job import JobFailed, environment_config
 from autoagent.evaluate.infra import ConfigurationFailed
 from autoagent.evaluate.pool import TrialPool
 from autoagent.evaluate.tasks import discover, select
@@ -100,6 +100,10 @@ EnvKwargs = Annotated[
 Include = Annotated[list[str] | None, typer.Option("--include", "-i", help="Task name glob (repeatable).")]
 Exclude = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Task name glob to skip.")]
 Limit = Annotated[int | None, typer.Option("--n-tasks", "-l", help="Run at most this many tasks.")]
+StartRate = Annotated[
+    float | None,
+    typer.Option("--start-rate", help="Sandbox starts per second at most (a cloud provider's quota) \\[no limit]."),
+]  # fmt: skip
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")]
 JobsDir = Annotated[
     Path | None, typer.Option("--jobs-dir", help="Where Harbor's job folders go \\[.autoagent/jobs].")
@@ -310,10 +314,7 @@ def eval_command(
     retries: Annotated[
         int, typer.Option("--retries", help="Rounds of reruns for infrastructure failures.")
     ] = 2,
-    start_rate: Annotated[
-        float | None,
-        typer.Option("--start-rate", help="Sandbox starts per second at most (a cloud provider's quota) \\[no limit]."),
-    ] = None,  # fmt: skip
+    start_rate: StartRate = None,
     json_out: JsonOut = None,
     jobs_dir: JobsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress while it runs.")] = False,
@@ -468,8 +469,12 @@ def run(
         typer.Option("--meta", help="The meta-agent: builtin, or claude-code (pip install 'autoagent\\[claude]')."),
     ] = None,
     candidates: Annotated[
-        int | None, typer.Option("--candidates", min=1, help="Candidates in flight at once, sharing the trials \\[1].")
+        int | None, typer.Option("--candidates", help="Candidates in flight at once, sharing the trials \\[1].")
     ] = None,
+    environment: Environment = None,
+    ek: EnvKwargs = None,
+    n_concurrent: Concurrency = None,
+    start_rate: StartRate = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only how the run ended.")] = False,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines only, no live status (CI, files).")] = False,
 ) -> None:
@@ -494,8 +499,19 @@ def run(
 
         if problem := available():
             raise fail(problem, 2)
-    settings = Settings.from_workspace(workspace, budget=budget, meta_model=meta_model, meta_backend=backend,
-                                       candidates=candidates)  # fmt: skip
+    if start_rate is not None and start_rate <= 0:
+        raise fail("--start-rate: starts per second, a positive number", 2)
+    if candidates is not None and candidates < 1:
+        raise fail("--candidates: how many candidates at once, 1 or more", 2)
+    settings = Settings.from_workspace(
+        workspace, budget=budget, meta_model=meta_model, meta_backend=backend, candidates=candidates,
+        environment=environment, concurrency=n_concurrent, start_rate=start_rate,
+        environment_kwargs={**config.run.environment_kwargs, **_key_values(ek, "--ek")} if ek else None,
+    )  # fmt: skip
+    try:
+        environment_config(settings.environment, settings.environment_kwargs)
+    except ValueError as error:
+        raise fail(str(error), 2) from None
     _check_models(settings, config, backend)
     mode = "quiet" if quiet else "plain" if plain or not display.console.is_terminal else "live"
     try:

@@ -61,6 +61,7 @@ class Experiment:
     cost_unknown: list[str] = field(default_factory=list)  # roles with calls of unknown cost besides
     timings: dict[str, float] = field(default_factory=dict)  # seconds by phase
     job_dirs: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)  # trial dirs of infrastructure failures, run again
     meta_log: str | None = None
     started_at: str = field(default_factory=now)
     finished_at: str | None = None

@@ -285,8 +285,8 @@ class Loop:
         if not tree.harness_changed():
             return self._no_proposal(experiment_id, "it submitted no change", log)
         submission = proposal.submission
-        commit = tree.commit_candidate(
-            experiment_id, f"Experiment {experiment_id}: {submission.description}\n\n"
+        commit = worktrees.commit(
+            tree, experiment_id, f"Experiment {experiment_id}: {submission.description}\n\n"
             f"Hypothesis: {submission.hypothesis}\n",
         )  # fmt: skip
         experiment = Experiment(

@@ -50,17 +50,14 @@ class Trials:
                   label: str = "eval") -> Outcomes:  # fmt: skip
         """Run tasks (task -> attempts) for an experiment, in `worker` (its harness's process)."""
         first = not experiment.trials
-        trials: list[Trial] = []
         trials_n, tasks_n = sum(wanted.values()), len(wanted)
         self.report(f"experiment {experiment.id}: {trials_n} trial{'s' * (trials_n != 1)} "
                     f"on {tasks_n} task{'s' * (tasks_n != 1)}")  # fmt: skip
-        for attempts in sorted(set(wanted.values())):
-            names = [t for t, n in wanted.items() if n == attempts]
-            result = await self._evaluate(experiment, self._refs(names), label, worker, attempts)
-            trials += result.trials
-            experiment.trials += [{**asdict(t), "label": label} for t in result.trials]  # kept on a stop too
-            if result.errors.get("budget"):
-                raise Stop("interrupted", "the budget ran out during the evaluation")
+        result = await self._evaluate(experiment, self._refs(wanted), label, worker, wanted)  # one job
+        trials = result.trials
+        experiment.trials += [{**asdict(t), "label": label} for t in result.trials]  # kept on a stop too
+        if result.errors.get("budget"):
+            raise Stop("interrupted", "the budget ran out during the evaluation")
         if reason := unmeasured(trials):
             raise Unmeasured(reason)
         if first and experiment.id > 0:
@@ -76,7 +73,7 @@ class Trials:
         return rewards_by_task(trials)
 
     async def _evaluate(self, experiment: Experiment, tasks: list[TaskRef], label: str,
-                        worker: Worker, attempts: int) -> EvalResult:  # fmt: skip
+                        worker: Worker, attempts: dict[str, int]) -> EvalResult:  # fmt: skip
         """Evaluate in `worker`; if that process dies (killed from outside, or by the harness),
         once more in a new one."""
         options = dict(
@@ -84,7 +81,7 @@ class Trials:
             job_prefix=f"exp{experiment.id}-{label}", tasks=tasks, cwd=worker.cwd,
             on_event=self.on_event, job_env={spend.EXPERIMENT_ENV: str(experiment.id)},
             configured_model=self.settings.model if experiment.id > 0 else None,
-            pool=self.pool, priority=len(tasks) * attempts,  # a cheap stage before an expensive one
+            pool=self.pool, priority=sum(attempts.values()),  # a cheap stage before an expensive one
         )  # fmt: skip
         try:
             result = await evaluate(self.ws.tasks_dir, AGENT_IMPORT_PATH, worker=worker, **options)
@@ -92,6 +89,7 @@ class Trials:
             self.report(f"experiment {experiment.id}: {str(error).splitlines()[0]}; running it again in a new worker")
             result = await evaluate(self.ws.tasks_dir, AGENT_IMPORT_PATH, **options)
         experiment.job_dirs += result.job_dirs
+        experiment.retried += result.retried  # counted apart: no candidate is judged on them
         return result
 
     async def spot_check(self, experiment_id: int, names: list[str], harness_dir: Path | None = None,

@@ -41,6 +41,14 @@ def open_tree(history: History, experiment_id: int, commit: str) -> History:
     return tree
 
 
+def commit(tree: History, experiment_id: int, message: str) -> str:
+    """Commit the tree's harness files as the candidate (its ref) and stand the tree on it: what
+    is left uncommitted in a tree is only ever an unfinished proposal."""
+    commit = tree.commit_candidate(experiment_id, message)
+    tree.git("update-ref", "--no-deref", "HEAD", commit)
+    return commit
+
+
 def remove(history: History, path: Path) -> None:
     """Remove a candidate's worktree (its changes, if any, set aside first by the caller)."""
     history.git("worktree", "remove", "--force", str(path), check=False)

@@ -57,9 +57,10 @@ def verdicts(ws) -> dict[int, str]:
     return {e.id: e.status for e in Ledger(ws.root).experiments()}
 
 
-def assert_tidy(ws) -> None:
-    """Every experiment decided, the ledger and results.tsv agree, no worktree left, the
-    workspace's harness is the best's."""
+def assert_tidy(ws, set_aside: int = 0) -> None:
+    """Every experiment decided, the ledger and results.tsv agree, no worktree left, nothing set
+    aside but the unfinished proposals, the workspace's harness is the best's."""
+    assert len(list((ws.root / ".autoagent" / "set-aside").glob("*.patch"))) == set_aside
     ledger = Ledger(ws.root)
     assert all(e.final for e in ledger.experiments())
     assert_ledger_agrees(ws.root)
@@ -173,7 +174,7 @@ def test_kill_9_with_three_candidates_pending_then_resume(tmp_path, scripts):
     patches = list((ws.root / ".autoagent" / "set-aside").glob("*.patch"))  # experiment 4's edit, kept
     assert len(patches) == 1 and "+MAX_TURNS = 34" in patches[0].read_text()
     assert "experiment 4's unfinished proposal set aside in" in second.stdout
-    assert_tidy(ws)
+    assert_tidy(ws, set_aside=1)
 
 
 def test_compose_merges_changes_to_different_lines_and_names_a_conflict(tmp_path):

@@ -170,3 +170,21 @@ def test_an_agent_class_that_does_not_exist_is_one_line(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "defines no class Nope" in flat(result.output)
     assert 'File "' not in result.output and "Traceback" not in result.output
+
+
+def test_run_takes_its_environment_and_width_from_the_command_line(tmp_path, monkeypatch):
+    from autoagent import cli
+
+    ws = workspace.init(tmp_path / "ws", model="scripted/examples")
+    monkeypatch.chdir(ws.root)
+    unknown = invoke("run", "-e", "nosuch", "--iterations", "0")
+    assert unknown.exit_code == 2 and "Unknown environment 'nosuch'" in flat(unknown.output)
+    assert "--candidates: how many candidates at once" in flat(invoke("run", "--candidates", "0").output)
+    chosen = []
+    monkeypatch.setattr(cli, "_run_loop", lambda ws, settings, mode: chosen.append(settings) or "done")
+    result = invoke("run", "-e", "tests.cloud_standin:CloudStandin", "--ek", "fail_every=5", "-n", "32",
+                    "--start-rate", "2", "--candidates", "3", "--iterations", "1", "--meta-model", "scripted/demo-meta")
+    assert result.exit_code == 0, result.output
+    settings = chosen[0]
+    assert (settings.environment, settings.environment_kwargs) == ("tests.cloud_standin:CloudStandin", {"fail_every": 5})
+    assert (settings.concurrency, settings.start_rate, settings.candidates) == (32, 2, 3)

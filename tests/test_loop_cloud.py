@@ -39,6 +39,7 @@ def test_the_loop_decides_every_candidate_while_the_provider_fails_some_starts(t
     provider = tmp_path / "provider"
     settings = Settings.from_workspace(
         ws, meta_model="scripted/meta", budget=Budget(iterations=2), concurrency=32, start_rate=2, attempts=2,
+        candidates=2,
         environment="tests.cloud_standin:CloudStandin",
         environment_kwargs={"ledger_dir": str(provider), "start_latency_sec": 0.2, "fail_every": 5,
                             "max_starts": 4, "per_sec": 1.0},  # 6 trials at once would be throttled
@@ -60,6 +61,8 @@ def test_the_loop_decides_every_candidate_while_the_provider_fails_some_starts(t
     failed = [t for t in trials if "SandboxCreationError" in (t.error or "")]
     assert len(failed) == seen["failed"] and all(t.category == "infra" for t in failed)
     assert any("-retry1" in job for e in experiments for job in e.job_dirs)  # they ran again
+    retried = [Path(d) for e in experiments for d in e.retried]  # and the ledger keeps them apart
+    assert 0 < len(retried) <= seen["failed"] and all(read_trial(d).category == "infra" for d in retried)
     stats = loop.pool.stats()
     assert stats.in_use == 0 and stats.granted == seen["starts"] + seen["throttled"]
     assert any(line.startswith("trial slots: ") and "slot-seconds busy" in line for line in lines)

@@ -104,7 +104,7 @@ async def evaluate(
     environment: str = "sandbox",
     environment_kwargs: dict | None = None,
     n_concurrent: int = 4,
-    attempts: int = 1,
+    attempts: int | dict[str, int] = 1,
     include: list[str] | None = None,
     exclude: list[str] | None = None,
     limit: int | None = None,
@@ -126,10 +126,12 @@ async def evaluate(
     every trial (retries too) waits for one of its slots instead of `n_concurrent`
     bounding this evaluation alone: evaluations running at once share it. A trial whose
     model cannot work as configured stops it (`ConfigurationFailed`); with `configured_model`,
-    only a failure of that model does (a candidate's own choice of model is its own failure)."""
+    only a failure of that model does (a candidate's own choice of model is its own failure).
+    `attempts` may differ by task ({task: attempts}): the trials still run as one job."""
     chosen = tasks if tasks is not None else select(discover(tasks_dir), include, exclude, limit)
     if not chosen:
         raise ValueError(f"No tasks to run in {tasks_dir} (after filters)")
+    wanted = attempts if isinstance(attempts, dict) else {task.name: attempts for task in chosen}
     if environment in ("sandbox", jobs.SANDBOX):
         chosen = with_sandbox_problems(chosen)
     results = {task.name: TaskResult(task.name, []) for task in chosen}
@@ -137,7 +139,7 @@ async def evaluate(
         if not task.valid:
             results[task.name].trials = [
                 Trial(task.name, "", "", 0.0, f"invalid task: {task.problem}", "task")
-                for _ in range(attempts)
+                for _ in range(wanted[task.name])
             ]
     agent_config = jobs.agent_config(agent, model, agent_kwargs)
     environment_config = jobs.environment_config(environment, environment_kwargs)
@@ -147,7 +149,7 @@ async def evaluate(
         if problem:  # that task's error; the job runs the others
             results[task.name].trials = [
                 Trial(task.name, "", "", 0.0, f"EnvironmentRefused: task {task.name}: {problem}", "environment")
-                for _ in range(attempts)
+                for _ in range(wanted[task.name])
             ]
         else:
             runnable[task.name] = task
@@ -155,14 +157,15 @@ async def evaluate(
 
     async with _worker_for(worker, cwd, model) as worker:
         # Round 0 runs every attempt; later rounds rerun only infrastructure failures.
-        pending = [(name, attempts) for name in runnable]
+        pending = [(name, wanted[name]) for name in runnable]
         for round_number in range(infra_retries + 1):
             if not pending:
                 break
             suffix = "" if round_number == 0 else f"-retry{round_number}"
-            # A task listed n times gets n trials: retries need not be uniform.
-            paths = [runnable[name].path for name, n in pending for _ in range(n if round_number else 1)]
-            n_attempts = attempts if round_number == 0 else 1
+            # A task listed n times gets n trials: retries, and attempts that differ by task.
+            listed = round_number > 0 or len({n for _, n in pending}) > 1
+            paths = [runnable[name].path for name, n in pending for _ in range(n if listed else 1)]
+            n_attempts = 1 if listed else pending[0][1]
             job_dir = await worker.run(
                 jobs.job_config(
                     task_paths=paths,
@@ -191,7 +194,7 @@ async def evaluate(
             pending = list(retry.items())
     check_configuration(evaluation.trials, configured_model)  # a model that cannot work: stop, judge nothing
     for task in results.values():  # a trial that never wrote a result did not finish
-        missing = attempts - len(task.trials)
+        missing = wanted[task.name] - len(task.trials)
         task.trials += [
             Trial(task.name, "", "", 0.0, "trial did not finish", "cancelled")
             for _ in range(missing)

@@ -40,6 +40,17 @@ def test_nop_scores_zero_and_each_eval_is_a_new_job(tmp_path):
     assert first.job_dirs != second.job_dirs
 
 
+def test_attempts_that_differ_by_task_run_as_one_job(tmp_path):
+    """A candidate's cheap stage runs its claimed tasks twice and its canaries once: one wave of
+    trials, not one job per attempt count waiting on the other."""
+    wanted = {"hello-file": 2, "word-count": 1}
+    result = asyncio.run(evaluate(EXAMPLE_TASKS, "oracle", include=list(wanted), attempts=wanted,
+                                  jobs_dir=tmp_path))  # fmt: skip
+    assert len(result.job_dirs) == 1
+    assert {task.name: len(task.trials) for task in result.tasks} == wanted
+    assert result.passed == 3
+
+
 def test_errors_count_as_zero_in_the_score(tmp_path):
     tasks = tmp_path / "tasks"
     write_task(tasks, "solved", test="echo 1 > /logs/verifier/reward.txt")
