@@ -58,6 +58,7 @@ class Settings:
     environment: str = "sandbox"
     environment_kwargs: dict = field(default_factory=dict)
     concurrency: int = 4
+    candidates: int = 1  # candidates in flight at once (issue 13; this loop still judges one at a time)
     attempts: int = 1
     include: list[str] | None = None
     exclude: list[str] | None = None
