@@ -40,7 +40,7 @@ Measured per K, after the baseline (from the run's own records, not the loop's i
   show whether the machine, not the pool, was the limit.
 
 The defaults (a trial about 9 s, 6 of them the model's two turns; a proposal 20 s) take
-about 17 minutes in all. A full pool of 16 then runs under 2 trials a second, at about
+about 18 minutes in all (4 x 3.5 minutes, plus each run's last decision). A full pool of 16 then runs under 2 trials a second, at about
 0.25 s of CPU each: half a core of 2, so the pool, not the CPU, is what K fills. A few
 minutes per K give a handful of decisions at K = 1: a rough ratio; `--minutes 10` or
 more for a figure to publish.
