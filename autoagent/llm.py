@@ -99,7 +99,9 @@ async def complete(
     if meter is not None:  # refuse a call whose prompt alone would cross the budget
         meter.check(role, prompt_cost(model, messages, tools))
     if model.startswith(f"{SCRIPTED}/"):
-        reply = _scripted_reply(scripted.answer(model, messages))
+        turn = scripted.answer(model, messages)
+        await scripted.await_turn(turn)
+        reply = _scripted_reply(turn)
     else:
         if "api_key" not in settings:
             settings = {**credentials(model, api_base, role), **settings}

@@ -4,13 +4,17 @@ A script is a JSON file (found by path, in $AUTOAGENT_SCRIPTS, or bundled in
 autoagent/examples/scripts). The unchanged harness and meta-agent run against it:
 `llm.complete` answers from it directly (no LiteLLM import, so offline runs start
 fast), and it is also a LiteLLM provider, for a harness that calls LiteLLM itself.
+A turn may take time (`delay_sec`), so that a benchmark's trials and proposals cost
+wall time as a real model's do, without costing CPU.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import asyncio
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,22 +47,26 @@ class Script:
     """Conversations chosen by regexes on the first user message (`match`) and the
     system prompt (`system`, optional); turns by position.
 
-    {"conversations": [{"match": "greeting", "system": "verify", "turns": [
+    {"delay_sec": 2, "conversations": [{"match": "greeting", "system": "verify", "turns": [
         {"content": "...", "reasoning": "...",
          "tool_calls": [{"name": "bash", "arguments": {"command": "ls"}}]},
-        {"content": "Done."}]}]}
+        {"content": "Done.", "delay_sec": 0.5}]}]}
     The turn replayed is the number of assistant messages already in the
     conversation, so a script needs no state and serves concurrent trials. Token
     counts are estimates, charged at a made-up `price_per_million` (input, output).
+    Each turn takes `delay_sec` seconds (its own, else the script's, else none): the
+    caller sleeps that long before the answer comes, as it would wait for a model.
     """
 
     conversations: list[dict[str, Any]] = field(default_factory=list)
     price: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICE))
+    delay_sec: float = 0.0
 
     @classmethod
     def load(cls, name: str) -> Script:
         data = json.loads(find_script(name).read_text())
-        return cls(data["conversations"], {**DEFAULT_PRICE, **data.get("price_per_million", {})})
+        price = {**DEFAULT_PRICE, **data.get("price_per_million", {})}
+        return cls(data["conversations"], price, float(data.get("delay_sec", 0.0)))
 
     def turn(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         first_user = next((_text(m) for m in messages if m.get("role") == "user"), "")
@@ -85,7 +93,8 @@ def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
 
 
 def answer(model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The scripted model's next turn: content, reasoning, tool calls, token counts, cost."""
+    """The scripted model's next turn: content, reasoning, tool calls, token counts, cost,
+    and the seconds it takes (`delay_sec`), which the caller waits (see `wait`, `await_turn`)."""
     name = model.split("/", 1)[1] if model.startswith(f"{PROVIDER}/") else model
     script = Script.load(name)
     turn = script.turn(messages)
@@ -102,7 +111,20 @@ def answer(model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "cost_usd": (prompt * script.price["input"] + completion * script.price["output"]) / 1e6,
+        "delay_sec": float(turn.get("delay_sec", script.delay_sec)),
     }
+
+
+async def await_turn(turn: dict[str, Any]) -> None:
+    """Wait as long as the turn takes, without holding up the caller's other tasks."""
+    if turn["delay_sec"] > 0:
+        await asyncio.sleep(turn["delay_sec"])
+
+
+def wait(turn: dict[str, Any]) -> None:
+    """`await_turn` for a caller that is not async (LiteLLM's `completion`)."""
+    if turn["delay_sec"] > 0:
+        time.sleep(turn["delay_sec"])
 
 
 def prompt_cost(model: str, messages: list[dict[str, Any]]) -> float:
@@ -127,10 +149,16 @@ def register(litellm: Any) -> None:
         """LiteLLM provider `scripted`: replays a `Script`; token counts are estimates."""
 
         async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
-            return self.completion(model, messages, *args, **kwargs)
+            turn = answer(model, messages)
+            await await_turn(turn)
+            return self._response(model, turn)
 
         def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
             turn = answer(model, messages)
+            wait(turn)
+            return self._response(model, turn)
+
+        def _response(self, model: str, turn: dict[str, Any]) -> ModelResponse:
             calls = [
                 ChatCompletionMessageToolCall(
                     id=c["id"], type="function",

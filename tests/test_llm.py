@@ -1,4 +1,6 @@
+import asyncio
 import json
+import time
 
 import litellm
 import pytest
@@ -77,3 +79,28 @@ async def test_scripted_models_are_also_a_litellm_provider(tmp_path, monkeypatch
     assert response.choices[0].message.content == "hi"
     assert json.loads(response.choices[0].message.tool_calls[0].function.arguments) == {"command": "ls"}
     assert llm.cost_of(response) > 0
+
+
+async def test_scripted_turns_take_their_delay_without_blocking(tmp_path, monkeypatch):
+    """A benchmark's scripted model costs wall time per turn (the script's delay, or the
+    turn's own), as a real one does; concurrent callers wait side by side, not in turn."""
+    (tmp_path / "slow.json").write_text(json.dumps({"delay_sec": 0.4, "conversations": [
+        {"match": "quick", "turns": [{"content": "at once", "delay_sec": 0}]},
+        {"match": ".", "turns": [{"content": "after a while"}]}]}))  # fmt: skip
+    monkeypatch.setenv("AUTOAGENT_SCRIPTS", str(tmp_path))
+    slow = [{"role": "user", "content": "go"}]
+    started = time.monotonic()
+    replies = await asyncio.gather(*(llm.complete("scripted/slow", slow) for _ in range(4)))
+    took = time.monotonic() - started
+    assert [r.content for r in replies] == ["after a while"] * 4
+    assert 0.4 <= took < 1.2  # four turns of 0.4 s at once, not one after another
+    started = time.monotonic()
+    assert (await llm.complete("scripted/slow", [{"role": "user", "content": "quick"}])).content == "at once"
+    assert time.monotonic() - started < 0.3
+    llm._litellm()  # a harness that calls LiteLLM itself waits as long
+    started = time.monotonic()
+    response = await litellm.acompletion(model="scripted/slow", messages=slow)
+    assert response.choices[0].message.content == "after a while" and time.monotonic() - started >= 0.4
+    started = time.monotonic()
+    assert litellm.completion(model="scripted/slow", messages=slow).choices[0].message.content == "after a while"
+    assert time.monotonic() - started >= 0.4
