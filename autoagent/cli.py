@@ -458,7 +458,7 @@ async def _loop_main(loop, report) -> str:
 
 @command()
 def run(
-    iterations: Annotated[int | None, typer.Option("--iterations", help="Stop after N proposals (failed ones included).")] = None,
+    iterations: Annotated[int | None, typer.Option("--iterations", help="Stop after N proposals, failed ones too.")] = None,
     hours: Annotated[float | None, typer.Option("--hours", help="Stop after this many hours.")] = None,
     budget_usd: Annotated[
         float | None, typer.Option("--budget-usd", help="Stop at this spend (task runs + meta-agent).")

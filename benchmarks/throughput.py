@@ -75,7 +75,7 @@ from autoagent.strategies.budget import Budget
 
 LEVELS = 20  # P = level / LEVELS
 HINTS = ".agent/hints"
-DECIDED = {"keep", "discard", "indecisive", "crash", "rejected"}
+DECIDED = {"keep", "discard", "indecisive", "crash", "rejected", "superseded"}  # a composition is its own
 
 
 # -- the simulated truth ---------------------------------------------------------------

@@ -28,7 +28,7 @@ def test_help_reads_like_a_manual():
         assert result.exit_code == 0
         assert "<bool>" not in result.output and "<str>" not in result.output, result.output
     assert "Model for the agent [autoagent.toml]" in flat(invoke("eval", "--help").output)
-    assert "Stop after N proposals (failed ones included)" in flat(invoke("run", "--help").output)
+    assert "Stop after N proposals, failed ones too." in flat(invoke("run", "--help").output)
 
 
 def test_version():
