@@ -417,7 +417,6 @@ class Loop:
     def _stop(self, reason: str) -> str:
         self.ledger.note("stop", reason=reason)
         self._report(self.pool.stats().line())  # how busy the trial slots were
-        self._report(self.pool.stats().line())  # how busy the trial slots were
         self.update(phase="stopped", last=f"stopped: {reason}")
         return reason
 
