@@ -53,7 +53,7 @@ class Trials:
         trials_n, tasks_n = sum(wanted.values()), len(wanted)
         self.report(f"experiment {experiment.id}: {trials_n} trial{'s' * (trials_n != 1)} "
                     f"on {tasks_n} task{'s' * (tasks_n != 1)}")  # fmt: skip
-        result = await self._evaluate(experiment, self._refs(wanted), label, worker, wanted)  # one job
+        result = await self.evaluate(experiment, self._refs(wanted), label, worker, wanted)  # one job
         trials = result.trials
         experiment.trials += [{**asdict(t), "label": label} for t in result.trials]  # kept on a stop too
         if result.errors.get("budget"):
@@ -72,7 +72,7 @@ class Trials:
                 raise Stop("rejected", f"reward hacking: {where} the agent {touched}")
         return rewards_by_task(trials)
 
-    async def _evaluate(self, experiment: Experiment, tasks: list[TaskRef], label: str,
+    async def evaluate(self, experiment: Experiment, tasks: list[TaskRef], label: str,
                         worker: Worker, attempts: dict[str, int]) -> EvalResult:  # fmt: skip
         """Evaluate in `worker`; if that process dies (killed from outside, or by the harness),
         once more in a new one."""

@@ -30,11 +30,13 @@ Measured per K, after the baseline (from the run's own records, not the loop's i
 
 - decisions per hour: experiments after the baseline that reached a verdict (the
   ledger, .autoagent/runs.jsonl), per hour of wall time from the baseline's end;
-- pool utilisation: busy slot-seconds (every trial's started_at..finished_at from its
-  Harbor result.json) / (slots x those wall seconds);
+- pool utilisation: busy slot-seconds (every trial from its environment's start, when it
+  got its slot, to its finished_at, from its Harbor result.json; Harbor's own started_at
+  comes before the wait for a slot) / (slots x those wall seconds); a decision is an
+  experiment with a verdict, a composition and the candidate it supersedes counting one each;
 - false keeps: keeps whose true gain is <= 0 (the true score of the kept commit's hint
   files minus its parent's), and the true score reached (the final best's);
-- a trial's wall time and, of that, its agent's (the rest is the sandbox, Harbor and the
+- a trial's wall time (with its wait for a slot) and, of that, its agent's (the rest is the sandbox, Harbor and the
   verifier); CPU: cores busy on the whole machine and in this process tree (the loop,
   its workers, their sandboxes and harness boxes), and our CPU seconds per trial, to
   show whether the machine, not the pool, was the limit.
@@ -243,6 +245,8 @@ def busy(jobs: Path, start: float, end: float, skip: set[str]) -> Busy:
             continue
         data = json.loads(result.read_text())
         began, ended = _span(data)
+        setup = _span(data.get("environment_setup") or {})[0]
+        began = setup or began  # a trial holds its slot from its environment's start: not while it waits
         overlap = min(ended, end) - max(began, start) if began else 0.0
         if overlap > 0:
             agent = _span(data.get("agent_execution") or {})
