@@ -2,7 +2,7 @@
 
     baseline first (experiment 0, the harness as the workspace has it, run twice)
     until a budget is spent or Ctrl-C, with up to K candidates in flight (flight.py):
-        parent (the best) -> worktree (worktrees.py) -> brief -> proposal -> commit -> validation
+        parent (strategies/parents.py) -> worktree (worktrees.py) -> brief -> proposal -> commit -> validation
               -> staged evaluation against the parent until the gate decides (strategies/acceptance.py)
               -> keep: the branch moves, if the parent is still the best;
                  else composed onto the best (compose.py) and judged again, as an experiment of its own
