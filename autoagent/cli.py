@@ -100,9 +100,16 @@ EnvKwargs = Annotated[
 Include = Annotated[list[str] | None, typer.Option("--include", "-i", help="Task name glob (repeatable).")]
 Exclude = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Task name glob to skip.")]
 Limit = Annotated[int | None, typer.Option("--n-tasks", "-l", help="Run at most this many tasks.")]
+def _positive_rate(value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise typer.BadParameter("starts per second, a positive number")
+    return value
+
+
 StartRate = Annotated[
     float | None,
-    typer.Option("--start-rate", help="Sandbox starts per second at most (a cloud provider's quota) \\[no limit]."),
+    typer.Option("--start-rate", callback=_positive_rate,
+                 help="Sandbox starts per second at most (a cloud provider's quota) \\[no limit]."),
 ]  # fmt: skip
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")]
 JobsDir = Annotated[
@@ -354,8 +361,6 @@ def eval_command(
         if problem:
             raise fail(f"--agent {agent}: {problem}", 2)
     total = _count_trials(plan, limit, attempts)
-    if start_rate is not None and start_rate <= 0:
-        raise fail("--start-rate: starts per second, a positive number", 2)
     start_rate = start_rate or (config.run.start_rate if config else None)
     pool = TrialPool(plan.n_concurrent, start_rate) if start_rate else None  # else Harbor's n_concurrent
     with display.trial_progress(total, f"eval {agent}", quiet) as on_event:
@@ -499,8 +504,6 @@ def run(
 
         if problem := available():
             raise fail(problem, 2)
-    if start_rate is not None and start_rate <= 0:
-        raise fail("--start-rate: starts per second, a positive number", 2)
     if candidates is not None and candidates < 1:
         raise fail("--candidates: how many candidates at once, 1 or more", 2)
     settings = Settings.from_workspace(

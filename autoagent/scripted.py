@@ -10,9 +10,9 @@ wall time as a real model's do, without costing CPU.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import asyncio
 import re
 import time
 import uuid

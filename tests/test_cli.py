@@ -172,19 +172,24 @@ def test_an_agent_class_that_does_not_exist_is_one_line(tmp_path, monkeypatch):
     assert 'File "' not in result.output and "Traceback" not in result.output
 
 
-def test_run_takes_its_environment_and_width_from_the_command_line(tmp_path, monkeypatch):
-    from autoagent import cli
+def test_run_takes_its_environment_width_and_start_rate_from_the_command_line(tmp_path, monkeypatch):
+    """The baseline of `run --iterations 0` runs on the environment and at the width and start rate
+    the command line names: the cloud stand-in counts its starts and would refuse a burst."""
+    from tests import cloud_standin
+    from tests.conftest import REPO
 
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # worker processes import tests.cloud_standin
     ws = workspace.init(tmp_path / "ws", model="scripted/examples")
     monkeypatch.chdir(ws.root)
     unknown = invoke("run", "-e", "nosuch", "--iterations", "0")
     assert unknown.exit_code == 2 and "Unknown environment 'nosuch'" in flat(unknown.output)
     assert "--candidates: how many candidates at once" in flat(invoke("run", "--candidates", "0").output)
-    chosen = []
-    monkeypatch.setattr(cli, "_run_loop", lambda ws, settings, mode: chosen.append(settings) or "done")
-    result = invoke("run", "-e", "tests.cloud_standin:CloudStandin", "--ek", "fail_every=5", "-n", "32",
-                    "--start-rate", "2", "--candidates", "3", "--iterations", "1", "--meta-model", "scripted/demo-meta")
+    assert "starts per second, a positive number" in flat(invoke("run", "--start-rate", "0").output)
+    provider = tmp_path / "provider"
+    result = invoke("run", "-e", "tests.cloud_standin:CloudStandin", "--ek", f"ledger_dir={provider}",
+                    "--ek", "max_starts=2", "-n", "6", "--start-rate", "1.5", "--iterations", "0",
+                    "--meta-model", "scripted/demo-meta", "--plain")  # fmt: skip
     assert result.exit_code == 0, result.output
-    settings = chosen[0]
-    assert (settings.environment, settings.environment_kwargs) == ("tests.cloud_standin:CloudStandin", {"fail_every": 5})
-    assert (settings.concurrency, settings.start_rate, settings.candidates) == (32, 2, 3)
+    baseline = Ledger(ws.root).experiments()[0]
+    assert baseline.status == "baseline" and len(baseline.trials) == 6  # 3 tasks, 2 attempts each
+    assert cloud_standin.ledger(provider) == {"starts": 6, "failed": 0, "throttled": 0}  # spaced: none refused
