@@ -5,8 +5,9 @@ local files (with `--chown`/`--chmod`) and `RUN`, with Docker's variable expansi
 (see `expansion.py`) seeded by the base image's own environment. `ENTRYPOINT` is
 kept: Harbor's Docker environment starts the container with it (and `CMD`
 replaced by `sleep infinity`), so the sandbox starts it too, and waits for the
-`HEALTHCHECK` as `docker compose up --wait` does. Instructions that only describe a
-container's metadata (`CMD`, `EXPOSE`, `LABEL`, ...) are ignored.
+`HEALTHCHECK` as `docker compose up --wait` does. `CMD` is kept for the services of
+a Compose task, which start with it. Instructions that only describe a container's
+metadata (`EXPOSE`, `LABEL`, ...) are ignored.
 Anything the sandbox cannot honour (multi-stage builds, `ADD <url>`, `COPY --from`,
 `RUN --mount=type=secret`, ...) is an `UnsupportedDockerfile` error that names the
 line, raised when the task is loaded.
@@ -24,7 +25,7 @@ import dockerfile
 from autoagent.sandbox.expansion import ExpansionError, expand
 
 IGNORED = {
-    "CMD", "EXPOSE", "LABEL", "MAINTAINER", "VOLUME", "STOPSIGNAL", "ONBUILD",
+    "EXPOSE", "LABEL", "MAINTAINER", "VOLUME", "STOPSIGNAL", "ONBUILD",
 }  # fmt: skip
 COPY_FLAGS = {"chown", "chmod", "link"}
 DEFAULT_SHELL = ("/bin/sh", "-c")
@@ -96,6 +97,7 @@ class Image:
     workdir: str = "/"
     user: str | None = None
     entrypoint: tuple[str, ...] | None = None  # started at sandbox start, as Docker does
+    cmd: tuple[str, ...] | None = None  # the entrypoint's arguments (a Compose service's)
     healthcheck: Healthcheck | None = None  # waited for at start (`docker compose up --wait`)
     steps: list[Run | Copy] = field(default_factory=list)
 
@@ -158,7 +160,7 @@ def build_plan(
     """
     seed = base or Image(env=dict(base_env or {}))
     image = Image(env=dict(seed.env), workdir=seed.workdir, user=seed.user,
-                  entrypoint=seed.entrypoint)  # fmt: skip
+                  entrypoint=seed.entrypoint, cmd=seed.cmd)  # fmt: skip
     build_args = build_args or {}
     global_args: dict[str, str] = {}  # ARGs before FROM: seen by FROM, and by a bare ARG after it
     args: dict[str, str] = {}
@@ -205,6 +207,10 @@ def build_plan(
                 image.entrypoint = words if instruction.json else (*shell, " ".join(words))
                 if not any(words):
                     image.entrypoint = None  # `ENTRYPOINT []` clears it
+                image.cmd = None  # as Docker: a new ENTRYPOINT drops the CMD it inherited
+            elif keyword == "CMD":
+                words = instruction.words
+                image.cmd = words if instruction.json else (*shell, " ".join(words))
             elif keyword == "HEALTHCHECK":
                 image.healthcheck = _healthcheck(instruction, where)
             elif keyword == "RUN":
@@ -229,12 +235,12 @@ def _healthcheck(instruction: Instruction, where: str) -> Healthcheck | None:
         field_name = name.replace("-", "_")
         if field_name not in ("interval", "timeout", "start_period", "start_interval", "retries"):
             raise UnsupportedDockerfile(f"{where}: unknown HEALTHCHECK option --{name}")
-        options[field_name] = int(value) if name == "retries" else _duration(value, where)
+        options[field_name] = int(value) if name == "retries" else duration(value, where)
     script = shlex.join(command) if instruction.json else command[0]
     return Healthcheck(script, **options)
 
 
-def _duration(text: str, where: str) -> float:
+def duration(text: str, where: str) -> float:
     parts = _DURATION.findall(text)
     if not parts or "".join(number + unit for number, unit in parts) != text:
         raise UnsupportedDockerfile(f"{where}: {text!r} is not a duration such as 30s or 1m30s")

@@ -6,7 +6,8 @@ Each trial gets its own root: the task's base image (see `oci.py`), or the host'
 userland standing in for it when the image cannot be had, read-only and
 copy-on-write, under the task's Dockerfile replayed into a cached layer (see
 `image.py`), inside
-private namespaces (see `jail.py`). `/app`, `/logs`, `/tests` and `/solution` are
+private namespaces (see `jail.py`). A Compose task's other services run beside it,
+each in a sandbox of its own sharing its network (see `services.py`). `/app`, `/logs`, `/tests` and `/solution` are
 real paths inside, so nothing is rewritten. Files move in and out by the host,
 through the sandbox's root with no link followed out of it (see `transfer.py`):
 no program or archive of the sandbox takes part.
@@ -42,12 +43,12 @@ from harbor.models.trial.paths import EnvironmentPaths
 from harbor.utils.path_filter import filter_paths_by_patterns
 from pydantic import Field
 
-from autoagent.sandbox import image, oci, transfer
+from autoagent.sandbox import compose_file, image, oci, transfer
 from autoagent.sandbox.dockerfile import Image, UnsupportedDockerfile, build_plan
-from autoagent.sandbox.jail import PIDS_LIMIT, Jail, JailError
+from autoagent.sandbox.jail import PIDS_LIMIT, Bind, Jail, JailError
+from autoagent.sandbox.services import Root, Services, root_of
 from autoagent.sandbox.streaming import streamed
 
-COMPOSE_FILES = ("docker-compose.yaml", "docker-compose.yml", "compose.yaml", "compose.yml")
 DEFAULT_PATH = oci.DEFAULT_PATH
 # Host variables that only say how to reach package registries (proxies, CA
 # bundles, mirrors). Nothing else from the host's environment gets in.
@@ -150,13 +151,32 @@ class Sandbox(BaseEnvironment):
 
     def _validate_definition(self) -> None:
         dockerfile = self.environment_dir / "Dockerfile"
-        has_compose = any((self.environment_dir / n).exists() for n in COMPOSE_FILES)
-        if not dockerfile.exists() and not self.task_env_config.docker_image and not has_compose:
+        if not dockerfile.exists() and not self.task_env_config.docker_image:
             raise FileNotFoundError(
                 f"{self.environment_dir} has no Dockerfile and task.toml names no "
                 "docker_image: there is nothing to build the environment from."
             )
-        self._plan = read_plan(self.environment_dir, self.task_env_config.docker_image)
+        self._project = read_project(self.environment_dir)
+        self._plan = read_plan(self.environment_dir, self.task_env_config.docker_image,
+                               build_args=self._build_args)  # fmt: skip
+        self._binds = self._user_mounts()
+
+    @property
+    def _build_args(self) -> dict[str, str]:
+        return self._project.main.args if self._project else {}
+
+    def _user_mounts(self) -> list[Bind]:
+        """The mounts the user gave Harbor (`mounts` in the trial's environment config):
+        host paths of the user's choosing, so bound as asked."""
+        binds = []
+        for mount in self._host_mounts:
+            if mount.get("type") != "bind":
+                raise SandboxUnavailableError(
+                    f"The mount at {mount.get('target')} is of type {mount.get('type')}; "
+                    "the sandbox mounts host directories (type bind) only"
+                )
+            binds.append(Bind(Path(mount["source"]), mount["target"], bool(mount.get("read_only"))))
+        return binds
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -164,43 +184,28 @@ class Sandbox(BaseEnvironment):
         problem = host_problem()
         if problem:
             raise SandboxUnavailableError(problem)
-        state_dir = (self.options.state_dir or default_state_dir()).absolute()
-        image.sweep(state_dir)
-        base = await self._base_image(state_dir, refresh=force_build)
-        if base is not None:  # the plan again, seeded by what the image itself sets
-            self._plan = read_plan(self.environment_dir, self.task_env_config.docker_image, base.defaults)
-        else:
-            self._warn_about_stand_ins()
-        rootfs = base.rootfs if base else None
-        self._on_image = base is not None
-        layer = None
-        if image.needs_layer(self._plan, on_image=base is not None):
-            key = image.layer_key(
-                self.environment_dir, self.task_env_config.docker_image,
-                self.options.build_failure, base.digest if base else None,
-            )  # fmt: skip
-            layer = await image.ensure_layer(
-                state_dir=state_dir,
-                key=key,
-                plan=self._plan,
-                context=self.environment_dir,
-                base_env=self._base_env(),
-                build_failure=self.options.build_failure,
-                force=force_build,
-                log=self.logger,
-                rootfs=rootfs,
-            )
-        self._trial_dir = _claim_trial_dir(state_dir, self.session_id)
+        self._state_dir = (self.options.state_dir or default_state_dir()).absolute()
+        self._refresh = force_build
+        image.sweep(self._state_dir)
+        self._trial_dir = _claim_trial_dir(self._state_dir, self.session_id)
+        main = await self._build_root(
+            self.environment_dir, "Dockerfile", self._build_args, self.task_env_config.docker_image,
+            self._trial_dir / "upper",
+        )  # fmt: skip
+        self._plan = main.plan
+        services = Services(self._project, self._trial_dir, self.trial_paths.trial_dir, self.logger) if self._project else None
         self._jail = Jail(
             name=self._trial_dir.name,
             directory=self._trial_dir / "scratch",
-            overlays=image.overlays(state_dir, layer, self._trial_dir / "upper", rootfs),
+            overlays=main.overlays,
             network=not self._network_disabled,
             hostname=_hostname(self.environment_name),
-            env={**self._base_env(), **self._plan.env},
+            env={**self._base_env(self._on_image), **self._plan.env,
+                 **(self._project.main.environment if self._project else {})},  # fmt: skip
             cpus=self._resource_limit_value("cpu", auto_mode=ResourceMode.LIMIT),
             memory_mb=self._resource_limit_value("memory", auto_mode=ResourceMode.LIMIT),
             pids=self.options.pids,
+            binds=[*(services.binds(self._project.main) if services else ()), *self._binds],
         )
         await self._jail.start()
         # The sandbox's root as its processes see it; every file transfer starts here.
@@ -215,6 +220,11 @@ class Sandbox(BaseEnvironment):
         dirs = [paths.agent_dir, paths.verifier_dir, paths.artifacts_dir, self._workdir]
         for index, directory in enumerate(dirs):
             transfer.make_dir_inside(self._root_fd, str(directory), 0o777 if index < 3 else None)
+        if services:
+            self._services = services
+            self.trial_paths.trial_dir.mkdir(parents=True, exist_ok=True)
+            services.write_hosts(self._jail, self._project.main)
+            await services.start(self._jail, self._build_service_root, self._base_env(True), self.options.pids)
         await self._start_entrypoint()
         await self._wait_until_healthy()
         await self._upload_environment_dir_after_start()
@@ -253,26 +263,74 @@ class Sandbox(BaseEnvironment):
             )
         )
 
-    async def _base_image(self, state_dir: Path, refresh: bool) -> oci.BaseImage | None:
-        """The task's real image, or None where the host's userland stands in for it."""
-        reference = self._plan.base
-        mode = self.options.base
+    async def _build_root(
+        self, context: Path, dockerfile: str, args: dict[str, str], docker_image: str | None,
+        upper: Path, service: str | None = None,
+    ) -> Root:  # fmt: skip
+        """A root for main (or a Compose service built from `context`): the image named by
+        the Dockerfile's FROM, or the host's userland standing in for it, under the
+        Dockerfile's replayed layer."""
+        plan = read_plan(context, docker_image, dockerfile=dockerfile, build_args=args)
+        base = await self._base_image(plan.base, context, service)
+        if base is not None:  # the plan again, seeded by what the image itself sets
+            plan = read_plan(context, docker_image, base.defaults, dockerfile=dockerfile, build_args=args)
+        elif service is None:
+            self._warn_about_stand_ins(plan)
+        if service is None:
+            self._on_image = base is not None
+        layer = None
+        if image.needs_layer(plan, on_image=base is not None):
+            key = image.layer_key(
+                context, docker_image, self.options.build_failure, base.digest if base else None,
+                dockerfile, args,
+            )  # fmt: skip
+            layer = await image.ensure_layer(
+                state_dir=self._state_dir,
+                key=key,
+                plan=plan,
+                context=context,
+                base_env=self._base_env(base is not None),
+                build_failure=self.options.build_failure,
+                force=self._refresh,
+                log=self.logger,
+                rootfs=base.rootfs if base else None,
+            )
+        rootfs = base.rootfs if base else None
+        return Root(plan, image.overlays(self._state_dir, layer, upper, rootfs))
+
+    async def _build_service_root(self, service: compose_file.Service, upper: Path) -> Root:
+        if service.context is not None:
+            return await self._build_root(service.context, service.dockerfile, service.args, None, upper, service.name)
+        base = await self._base_image(service.image, self.environment_dir, service.name, stand_in=False)
+        return Root(base.defaults, image.overlays(self._state_dir, None, upper, base.rootfs))
+
+    async def _base_image(
+        self, reference: str, context: Path, service: str | None = None, stand_in: bool = True
+    ) -> oci.BaseImage | None:
+        """The image `reference`, or None where the host's userland stands in for it."""
+        mode = self.options.base if stand_in else "image"
+        of = f"service `{service}`: " if service else ""
         if mode == "host":
             return None
         try:
             if not reference:
                 raise oci.ImageUnavailable("the task names no image")
             found = await asyncio.get_running_loop().run_in_executor(
-                None, oci.ensure, reference, state_dir, self.options.images, refresh
+                None, oci.ensure, reference, self._state_dir, self.options.images, self._refresh
             )
         except oci.ImageUnavailable as error:
+            if not stand_in:
+                raise SandboxUnavailableError(
+                    f"{context}: {of}the image {reference} cannot be had, and a service's image "
+                    f"is all there is of it (no Dockerfile the host could stand in for): {error}"
+                ) from None
             if mode == "image":
                 raise SandboxUnavailableError(
-                    f"{self.environment_dir}: the image {reference or '(none)'} cannot be had "
+                    f"{context}: {of}the image {reference or '(none)'} cannot be had "
                     f"and the sandbox option base=image forbids the host stand-in: {error}"
                 ) from None
             self._warn(
-                f"Image {reference or '(none)'} unavailable ({_gist(str(error))}): the host's "
+                f"{of}Image {reference or '(none)'} unavailable ({_gist(str(error))}): the host's "
                 "userland stands in (--ek base=image makes this an error; the log has the detail)"
             )
             self.logger.info(f"Why the image {reference} could not be had: {error}")
@@ -298,28 +356,28 @@ class Sandbox(BaseEnvironment):
             with open(self.trial_paths.trial_dir / WARNINGS_FILE, "a") as file:
                 file.write(" ".join(message.split()) + "\n")
 
-    def _warn_about_stand_ins(self) -> None:
+    def _warn_about_stand_ins(self, plan: Image) -> None:
         """Say where the host's userland is older than the image it stands in for."""
         if not (self.environment_dir / "Dockerfile").exists():
             self.logger.warning(
                 f"No Dockerfile: the host's userland stands in for the image "
                 f"{self.task_env_config.docker_image}, which cannot be pulled here"
             )
-        wanted = re.match(r"python:(\d+)\.(\d+)", self._plan.base)
+        wanted = re.match(r"python:(\d+)\.(\d+)", plan.base)
         host = _host_python()
         if wanted and host and host < (int(wanted[1]), int(wanted[2])):
             self._warn(
-                f"The task's image is {self._plan.base}; this host's python3 "
+                f"The task's image is {plan.base}; this host's python3 "
                 f"{host[0]}.{host[1]} stands in for it, so newer language features are missing"
             )
 
-    def _base_env(self) -> dict[str, str]:
+    def _base_env(self, on_image: bool) -> dict[str, str]:
         passed = {
             name: os.environ[name]
             for name in (*PASS_THROUGH, *self.options.pass_env)
             if name in os.environ
         }
-        if self._on_image:  # the image's own ENV comes with the plan
+        if on_image:  # the image's own ENV comes with the plan
             return {"PATH": DEFAULT_PATH, **passed}
         return {
             "PATH": DEFAULT_PATH,
@@ -342,6 +400,9 @@ class Sandbox(BaseEnvironment):
         return self.task_env_config.workdir or self._plan.workdir
 
     async def stop(self, delete: bool) -> None:
+        services = getattr(self, "_services", None)
+        if services is not None:
+            await services.stop()
         jail = getattr(self, "_jail", None)
         if jail is not None:
             await jail.stop()
@@ -377,7 +438,36 @@ class Sandbox(BaseEnvironment):
         output streamed line by line to a scoped output callback, and a command that
         cannot start (an unknown user, a stopped sandbox) a non-zero return code."""
         user = self._resolve_user(user)
-        jail = getattr(self, "_jail", None)
+        return await self._exec_in(
+            getattr(self, "_jail", None), ["bash", "-c", command],
+            env=self._merge_env(env), cwd=cwd or self._workdir,
+            user=user if user is not None else self._plan.user, timeout=timeout_sec,
+        )  # fmt: skip
+
+    async def service_exec(
+        self, command: str, *, service: str | None = None, cwd: str | None = None,
+        env: dict[str, str] | None = None, timeout_sec: int | None = None,
+        user: str | int | None = None,
+    ) -> ExecResult:  # fmt: skip
+        """A command in one of a Compose task's services, as `docker compose exec` (with
+        `sh -c`: a service's image need not have bash)."""
+        if self.is_main_service(service):
+            return await self.exec(command, cwd=cwd, env=env, timeout_sec=timeout_sec, user=user)
+        services = getattr(self, "_services", None)
+        running = services.running.get(service) if services else None
+        if running is None:
+            return ExecResult(stdout=f"The task has no service {service!r} running\n", return_code=1)
+        return await self._exec_in(
+            running.jail, ["sh", "-c", command], env=env or {},
+            cwd=cwd or running.service.working_dir or running.plan.workdir,
+            user=user if user is not None else running.service.user or running.plan.user,
+            timeout=timeout_sec,
+        )  # fmt: skip
+
+    async def _exec_in(
+        self, jail: Jail | None, argv: list[str], *, env: dict[str, str], cwd: str,
+        user: str | int | None, timeout: int | None,
+    ) -> ExecResult:  # fmt: skip
         if jail is None or not jail.running:
             return ExecResult(
                 stdout=f"The sandbox of {self.session_id} is not running\n", return_code=1
@@ -386,13 +476,9 @@ class Sandbox(BaseEnvironment):
             try:
                 async with streamed(output, self._output_callback()) as collected:
                     result = await jail.run(
-                        ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh", "bash", "-c", command],
-                        env=self._merge_env(env),
-                        cwd=cwd or self._workdir,
-                        user=user if user is not None else self._plan.user,
-                        timeout=timeout_sec,
-                        stdout_file=output,
-                    )
+                        ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh", *argv],
+                        env=env, cwd=cwd, user=user, timeout=timeout, stdout_file=output,
+                    )  # fmt: skip
             except JailError as error:  # Docker: "unable to find user ...", exit code 126
                 if not jail.alive():  # not the command's doing: the sandbox itself is gone
                     self._record_death(f"the sandbox's first process died during the trial: {error}")
@@ -433,6 +519,31 @@ class Sandbox(BaseEnvironment):
 
     async def download_dir(self, source_dir: str, target_dir: Path | str) -> None:
         await self._download(source_dir, Path(target_dir))
+
+    async def service_download_file(
+        self, source_path: str, target_path: Path | str, *, service: str | None = None
+    ) -> None:
+        if self.is_main_service(service):
+            return await self.download_file(source_path, target_path)
+        with self._service_files(service) as root:
+            await self._in_thread(transfer.copy_file_out, root, source_path, Path(target_path),
+                                  limit=self.options.download_limit_mb * 2**20)  # fmt: skip
+
+    async def service_download_dir(
+        self, source_dir: str, target_dir: Path | str, *, service: str | None = None
+    ) -> None:
+        if self.is_main_service(service):
+            return await self.download_dir(source_dir, target_dir)
+        with self._service_files(service) as root:
+            await self._in_thread(transfer.copy_dir_out, root, source_dir, Path(target_dir),
+                                  limit=self.options.download_limit_mb * 2**20)  # fmt: skip
+
+    def _service_files(self, service: str):
+        services = getattr(self, "_services", None)
+        running = services.running.get(service) if services else None
+        if running is None or not running.jail.alive():
+            raise SandboxUnavailableError(f"The task has no service {service!r} running")
+        return root_of(running.jail)
 
     async def download_dir_filtered(
         self, *, source_dir: str, target_dir: Path | str,
@@ -494,26 +605,36 @@ def _gist(detail: str, width: int = 100) -> str:
     return gist if len(gist) <= width else "..." + gist[-width:]
 
 
-def read_plan(environment_dir: Path, docker_image: str | None = None, base: Image | None = None) -> Image:
+def read_plan(
+    environment_dir: Path, docker_image: str | None = None, base: Image | None = None,
+    *, dockerfile: str = "Dockerfile", build_args: dict[str, str] | None = None,
+) -> Image:  # fmt: skip
     """The task's Dockerfile as the sandbox will replay it; what it cannot honour is
     a `SandboxUnavailableError` naming the file, the line and the instruction.
     `base`: what the real image sets; without it, the host's userland stands in (with a
     Debian-family PATH)."""
-    compose = [environment_dir / n for n in COMPOSE_FILES if (environment_dir / n).exists()]
-    if compose:  # never a silent 0: its services, mounts and networks would all be missing
-        raise SandboxUnavailableError(
-            f"{compose[0]}: the task describes its containers with Docker Compose (services beside "
-            "the main one, mounts, networks), which the sandbox does not run. Run this task with "
-            "--env docker on a machine that has Docker, or with a cloud environment."
-        )
     base = base or Image(env={"PATH": DEFAULT_PATH})
-    dockerfile = environment_dir / "Dockerfile"
-    if not dockerfile.exists():
-        return replace(base, base=docker_image or "")
+    path = environment_dir / dockerfile
+    if not path.exists():
+        if dockerfile != "Dockerfile" or not docker_image:
+            raise SandboxUnavailableError(f"{path} does not exist")
+        return replace(base, base=docker_image)
     try:
-        return build_plan(dockerfile.read_text(), base=base)
+        return build_plan(path.read_text(), build_args=build_args, base=base)
     except UnsupportedDockerfile as error:
-        raise SandboxUnavailableError(f"{dockerfile}: {error}") from None
+        raise SandboxUnavailableError(f"{path}: {error}") from None
+
+
+def read_project(environment_dir: Path) -> compose_file.Project | None:
+    """The task's Compose file, if it has one; what the sandbox cannot honour in it is a
+    `SandboxUnavailableError` naming the file, the service and the key."""
+    try:
+        return compose_file.load(environment_dir)
+    except compose_file.ComposeError as error:
+        raise SandboxUnavailableError(
+            f"{error}. Run this task with --env docker on a machine that has Docker, or with "
+            "a cloud environment."
+        ) from None
 
 
 def host_problem() -> str | None:

@@ -16,6 +16,7 @@ import fcntl
 import glob
 import hashlib
 import io
+import json
 import logging
 import os
 import posixpath
@@ -197,14 +198,18 @@ def _locked(path: Path) -> str:
 
 def layer_key(
     environment_dir: Path, docker_image: str | None, build_failure: str,
-    image_digest: str | None = None,
+    image_digest: str | None = None, dockerfile: str = "Dockerfile",
+    build_args: dict[str, str] | None = None,
 ) -> str:
     """Content hash of everything that decides what a replayed layer holds: on the host's
-    userland, its packages; on a real image, the image's digest."""
+    userland, its packages; on a real image, the image's digest; a Compose file's
+    choice of Dockerfile and build arguments."""
     digest = hashlib.sha256()
     content = environment_content_hash(environment_dir, docker_image=docker_image)
     for part in (VERSION, build_failure, content, image_digest or _host_fingerprint()):
         digest.update(part.encode() + b"\0")
+    if dockerfile != "Dockerfile" or build_args:
+        digest.update(json.dumps([dockerfile, build_args or {}], sort_keys=True).encode())
     return digest.hexdigest()[:24]
 
 

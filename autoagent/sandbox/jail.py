@@ -4,7 +4,9 @@
 is ever visible on the host), then hands them to bubblewrap, which pivots into them
 with fresh PID, IPC, UTS and network namespaces. Every command runs in the
 sandbox's own network namespace; while `network` is on, `network.Uplink` connects
-it to the outside (see `network.py`). bubblewrap's init stays as PID 1 until `stop`.
+it to the outside (see `network.py`). A jail started with `network_of` joins another
+jail's network namespace instead (the services of a Compose task share the main
+sandbox's, as the containers of a pod do) and follows its connection. bubblewrap's init stays as PID 1 until `stop`.
 Each `run` asks the sandbox's entrance (`entrance.py`/`enter.py`: host code in the
 host's own interpreter) to start the command: it joins those namespaces and drops
 to Docker's default capabilities before any file of the sandbox executes (a trial
@@ -62,6 +64,15 @@ class Overlay:
     upper: Path  # where this sandbox's writes land
 
 
+@dataclass(frozen=True)
+class Bind:
+    """A host directory or file seen inside the sandbox at `target` (a volume, a user mount)."""
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+
 @dataclass
 class Completed:
     return_code: int
@@ -90,6 +101,8 @@ class Jail:
     cpus: float | None = None
     memory_mb: int | None = None
     pids: int | None = PIDS_LIMIT  # processes and threads at once, all of the sandbox's
+    binds: list[Bind] = field(default_factory=list)
+    network_of: Jail | None = None  # share this running jail's network namespace (and uplink)
 
     _process: asyncio.subprocess.Process | None = field(default=None, init=False)
     _init_pid: int | None = field(default=None, init=False)
@@ -143,19 +156,22 @@ class Jail:
         # The sandbox lives while this pipe is open: when we close it, or our process
         # dies however it dies, its first process reads end-of-file and everything ends.
         lifeline, self._lifeline = os.pipe()
+        shared = self._shared_namespace()
+        join = [] if shared is None else ["nsenter", f"--net=/proc/self/fd/{shared}", "--"]
         try:
             self._process = await asyncio.create_subprocess_exec(
-                "unshare", "--mount", "--propagation", "private", "--",
+                *join, "unshare", "--mount", "--propagation", "private", "--",
                 "/bin/sh", "-c", self._launch_script(info_write),
                 stdin=lifeline,  # handed down to the sandbox's first process
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,  # a pipe: the first process holds no host file
-                pass_fds=(info_write,),
+                pass_fds=(info_write,) if shared is None else (info_write, shared),
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             )  # fmt: skip
         finally:
-            os.close(info_write)
-            os.close(lifeline)
+            for fd in (info_write, lifeline, shared):
+                if fd is not None:
+                    os.close(fd)
         try:
             ready = await asyncio.wait_for(self._process.stdout.readline(), timeout=60)
             info = await asyncio.get_running_loop().run_in_executor(
@@ -174,7 +190,23 @@ class Jail:
 
     # -- network (see network.py) --------------------------------------------------
 
+    def _shared_namespace(self) -> int | None:
+        """A descriptor of the network namespace to join, held while checking that the
+        jail it came from still lives (its pid cannot have been reused meanwhile)."""
+        other = self.network_of
+        if other is None:
+            return None
+        if other.init_pid is None:
+            raise JailError("the sandbox whose network this one shares is not running")
+        fd = os.open(f"/proc/{other.init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        if not other.alive():
+            os.close(fd)
+            raise JailError("the sandbox whose network this one shares has died")
+        return fd
+
     async def _connect_network(self) -> None:
+        if self.network_of is not None:
+            return  # the namespace's own jail connects and cuts it
         try:
             self._uplink = Uplink(self._init_pid, self.directory)
             if self.network:
@@ -207,10 +239,13 @@ class Jail:
             lines.append(f"mkdir -p {work} {mountpoint} {overlay.upper}")
             lines.append(f"mount -t overlay overlay -o {shlex.quote(options)} {mountpoint}")
             binds += ["--bind", str(mountpoint), overlay.target]
+        for bind in self.binds:
+            binds += ["--ro-bind" if bind.read_only else "--bind", str(bind.source), bind.target]
         caps = [arg for cap in CAPABILITIES for arg in ("--cap-add", f"CAP_{cap.upper()}")]
         bwrap = [
             "bwrap", "--die-with-parent", "--new-session",
-            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            *(["--unshare-net"] if self.network_of is None else []),
             "--hostname", self.hostname,
             *binds,
             "--proc", "/proc",

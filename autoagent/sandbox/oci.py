@@ -50,14 +50,18 @@ class BaseImage:
 
     @property
     def defaults(self) -> Image:
-        """What the image sets before the Dockerfile's first line: ENV, WORKDIR, USER."""
+        """What the image sets before the Dockerfile's first line: ENV, WORKDIR, USER,
+        ENTRYPOINT and CMD."""
         env = dict(item.partition("=")[::2] for item in self.config.get("Env") or [])
         env.setdefault("PATH", DEFAULT_PATH)  # as Docker does for an image that sets none
+        entrypoint, cmd = self.config.get("Entrypoint"), self.config.get("Cmd")
         return Image(
             base=self.reference,
             env=env,
             workdir=self.config.get("WorkingDir") or "/",
             user=self.config.get("User") or None,
+            entrypoint=tuple(entrypoint) if entrypoint else None,
+            cmd=tuple(cmd) if cmd else None,
         )
 
 

@@ -109,6 +109,15 @@ def tag(image: str, name: str) -> str:
     return f"{image.rpartition(':')[0]}:{name}"
 
 
+def with_command(image: str, name: str, entrypoint: list[str], cmd: list[str]) -> str:
+    """`image` tagged `name`, its config's ENTRYPOINT and CMD set."""
+    target = tag(image, name)
+    _run(["umoci", "config", "--image", target,
+          *(arg for word in entrypoint for arg in ("--config.entrypoint", word)),
+          *(arg for word in cmd for arg in ("--config.cmd", word))])  # fmt: skip
+    return target
+
+
 def insert(image: str, source: Path, target: str) -> str:
     """A layer holding `source` at `target`, on top of `image`."""
     _run(["umoci", "insert", "--image", image, str(source), target])

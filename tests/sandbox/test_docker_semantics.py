@@ -2,16 +2,13 @@
 ENTRYPOINT and login files, and exec's contract (merged output, streaming, error returns)."""
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from autoagent.sandbox import SandboxUnavailableError
 from autoagent.sandbox.environment import DEFAULT_PATH
+from tests.conftest import oracle_and_nop
 from tests.sandbox.test_environment import make_sandbox
 
 pytestmark = pytest.mark.usefixtures("needs_sandbox")
@@ -145,16 +142,4 @@ def test_what_the_sandbox_cannot_honour_fails_when_the_task_loads(tmp_path):
 
 
 def test_an_entrypoint_task_scores_one_with_the_oracle_and_zero_doing_nothing(tmp_path):
-    harbor = Path(sys.executable).parent / "harbor"
-    rewards = {}
-    for agent in ("oracle", "nop"):
-        completed = subprocess.run(
-            [str(harbor), "run", "-p", str(TASKS / "hello-entrypoint"), "-a", agent,
-             "-e", "autoagent.sandbox:Sandbox", "-o", str(tmp_path), "--job-name", agent, "-y", "-q"],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path,
-            env={**os.environ, "HARBOR_TELEMETRY": "0"},
-        )  # fmt: skip
-        assert completed.returncode == 0, completed.stdout + completed.stderr
-        (result,) = (tmp_path / agent).glob("*/result.json")
-        rewards[agent] = json.loads(result.read_text())["verifier_result"]["rewards"]["reward"]
-    assert rewards == {"oracle": 1.0, "nop": 0.0}
+    assert oracle_and_nop(TASKS / "hello-entrypoint", tmp_path) == {"oracle": 1.0, "nop": 0.0}

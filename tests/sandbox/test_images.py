@@ -245,3 +245,29 @@ def test_an_image_without_a_shell_fails_clearly(tmp_path):
     with pytest.raises(SandboxUnavailableError, match="has no /bin/sh"):
         asyncio.run(box.start(force_build=False))
     asyncio.run(box.stop(delete=True))
+
+
+def test_a_compose_service_runs_on_its_image_with_the_images_entrypoint_and_cmd(layouts, tmp_path):
+    """A service named by `image:` alone (its whole definition is the image's config):
+    busybox's httpd, started from the config's ENTRYPOINT and CMD, reached by name."""
+    web = oci_images.with_command(layouts["busybox"], "busybox-web", ["httpd"],
+                                  ["-f", "-p", "8080", "-h", "/etc"])  # fmt: skip
+    images = {"registry.invalid/busybox:1": layouts["busybox"], "registry.invalid/web:1": web}
+    box = make_sandbox(tmp_path, "FROM registry.invalid/busybox:1\n", files={
+        "docker-compose.yaml": "services:\n  web: {image: 'registry.invalid/web:1'}\n"
+    })  # fmt: skip
+    box.options.images = images
+
+    async def fetch() -> str:
+        await box.start(force_build=False)
+        try:
+            for _ in range(50):  # the service is started, not yet listening
+                served = await box.exec("wget -qO- http://web:8080/os-release")
+                if served.return_code == 0:
+                    return served.stdout
+                await asyncio.sleep(0.1)
+            return served.stdout
+        finally:
+            await box.stop(delete=True)
+
+    assert "ID=busybox" in asyncio.run(fetch())
