@@ -8,6 +8,7 @@ import os, urllib.request
 print(urllib.request.urlopen(os.environ["PROBE_URL"], timeout=3).read().decode().strip())
 PY
 )
+sleep 0.5  # a fetch begun before this phase began has ended; later lines are this phase's
 before=$(cat /tmp/watch.log 2>/dev/null | wc -l)
 sleep 1.5
 watcher=$(tail -n +$((before + 1)) /tmp/watch.log 2>/dev/null | sort -u | tr '\n' ' ')
