@@ -2,11 +2,9 @@
 CI sets AUTOAGENT_REQUIRE_ALL=1 so that a missing prerequisite fails instead of skipping."""
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -123,21 +121,3 @@ def outside_address() -> str:
 def flat(text: str) -> str:
     """Console output with Rich's line wrapping undone."""
     return " ".join(text.split())
-
-
-def oracle_and_nop(task: Path, tmp_path: Path) -> dict[str, float]:
-    """The task's reward with Harbor's oracle and nop agents, run by plain `harbor run`
-    on the sandbox; each job's files stay under `tmp_path/<agent>`."""
-    harbor = Path(sys.executable).parent / "harbor"
-    rewards = {}
-    for agent in ("oracle", "nop"):
-        completed = subprocess.run(
-            [str(harbor), "run", "-p", str(task), "-a", agent,
-             "-e", "autoagent.sandbox:Sandbox", "-o", str(tmp_path), "--job-name", agent, "-y", "-q"],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path,
-            env={**os.environ, "HARBOR_TELEMETRY": "0"},
-        )  # fmt: skip
-        assert completed.returncode == 0, completed.stdout + completed.stderr
-        (result,) = (tmp_path / agent).glob("*/result.json")
-        rewards[agent] = json.loads(result.read_text())["verifier_result"]["rewards"]["reward"]
-    return rewards

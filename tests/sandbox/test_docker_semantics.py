@@ -2,18 +2,15 @@
 ENTRYPOINT and login files, and exec's contract (merged output, streaming, error returns)."""
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from autoagent.sandbox import SandboxUnavailableError
 from autoagent.sandbox.environment import DEFAULT_PATH
-from tests.conftest import oracle_and_nop
 from tests.sandbox.test_environment import make_sandbox
 
 pytestmark = pytest.mark.usefixtures("needs_sandbox")
 
-TASKS = Path(__file__).resolve().parent.parent / "data" / "tasks"
 
 
 async def started(tmp_path, dockerfile, **kwargs):
@@ -139,7 +136,3 @@ async def test_copy_chown_without_a_group_uses_the_uid_as_gid(tmp_path):
 def test_what_the_sandbox_cannot_honour_fails_when_the_task_loads(tmp_path):
     with pytest.raises(SandboxUnavailableError, match=r"line 2 \(COPY --from=builder"):
         make_sandbox(tmp_path, "FROM debian:bookworm-slim\nCOPY --from=builder /out /app\n")
-
-
-def test_an_entrypoint_task_scores_one_with_the_oracle_and_zero_doing_nothing(tmp_path):
-    assert oracle_and_nop(TASKS / "hello-entrypoint", tmp_path) == {"oracle": 1.0, "nop": 0.0}

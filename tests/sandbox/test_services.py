@@ -3,7 +3,6 @@ network; what the sandbox cannot honour fails when the task loads, naming what."
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from harbor.models.task.config import EnvironmentConfig, NetworkMode, NetworkPolicy
@@ -12,12 +11,11 @@ from harbor.models.trial.paths import TrialPaths
 from autoagent.sandbox import Sandbox, SandboxUnavailableError
 from autoagent.sandbox.compose_file import ComposeError, load
 from autoagent.sandbox.services import ServiceError
-from tests.conftest import oracle_and_nop, outside_address
+from tests.conftest import outside_address
 from tests.sandbox.test_environment import make_sandbox
 
 pytestmark = pytest.mark.usefixtures("needs_sandbox")
 
-TASKS = Path(__file__).resolve().parent.parent / "data" / "tasks"
 MAIN_DOCKERFILE = "FROM debian:bookworm-slim\nWORKDIR /app\n"
 SERVER = "FROM debian:bookworm-slim\nCOPY serve.sh /serve.sh\nCMD [\"sh\", \"/serve.sh\"]\n"
 # A one-line HTTP server in the host's python3 (the stand-in userland): answers with $WORD.
@@ -33,13 +31,6 @@ FETCH = "python3 -c \"import urllib.request; print(urllib.request.urlopen('{url}
 def compose_sandbox(tmp_path, compose: str, files: dict[str, str] | None = None, **kwargs) -> Sandbox:
     return make_sandbox(tmp_path, MAIN_DOCKERFILE,
                         files={"docker-compose.yaml": compose, **(files or {})}, **kwargs)  # fmt: skip
-
-
-def test_a_service_task_scores_one_with_the_oracle_and_zero_doing_nothing(tmp_path):
-    """Modelled on Harbor's hello-mcp: a service built from its own directory, healthy before
-    the agent starts, reached by its name; its image's variables and the file's both set."""
-    assert oracle_and_nop(TASKS / "hello-services", tmp_path) == {"oracle": 1.0, "nop": 0.0}
-    assert list(tmp_path.glob("oracle/*/service-server.log"))  # the service's output, kept
 
 
 async def test_services_reach_each_other_by_name_and_share_named_volumes(tmp_path):
