@@ -33,7 +33,7 @@ INFRA = {
 # A model that cannot work as configured (no key, unknown model): the run stops, nothing is judged.
 CONFIGURATION = "ModelConfigurationError"
 # The task cannot run on this host as written: retrying will not help.
-ENVIRONMENT = {"SandboxUnavailableError", "BuildError", "UnsupportedDockerfile"}
+ENVIRONMENT = {"SandboxUnavailableError", "BuildError", "UnsupportedDockerfile", "ServiceError"}
 VERIFIER = {
     "InvalidReward", "RewardFileNotFoundError", "RewardFileEmptyError", "VerifierOutputParseError",
     "VerifierTimeoutError",

@@ -84,15 +84,17 @@ def problem_with(path: Path) -> str | None:
 
 
 def with_sandbox_problems(tasks: list[TaskRef]) -> list[TaskRef]:
-    """Mark the tasks whose Dockerfile the sandbox cannot honour (multi-stage, COPY --from,
-    ...): they fail here, with the line and the instruction, before any trial starts."""
+    """Mark the tasks whose Dockerfile or Compose file the sandbox cannot honour
+    (multi-stage, COPY --from, a privileged service, ...): they fail here, with the line or
+    the key, before any trial starts."""
     # Imported here: Harbor's environment machinery doubles the CLI's start-up time.
-    from autoagent.sandbox.environment import SandboxUnavailableError, read_plan
+    from autoagent.sandbox.environment import SandboxUnavailableError, read_plan, read_project
 
     marked = []
     for task in tasks:
         if task.valid:
             try:
+                read_project(task.path / "environment")
                 read_plan(task.path / "environment")
             except SandboxUnavailableError as error:
                 problem = str(error).replace(str(task.path.resolve()), task.name)

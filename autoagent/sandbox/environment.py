@@ -616,9 +616,9 @@ def read_plan(
     base = base or Image(env={"PATH": DEFAULT_PATH})
     path = environment_dir / dockerfile
     if not path.exists():
-        if dockerfile != "Dockerfile" or not docker_image:
+        if dockerfile != "Dockerfile":  # a Compose service's own choice
             raise SandboxUnavailableError(f"{path} does not exist")
-        return replace(base, base=docker_image)
+        return replace(base, base=docker_image or "")
     try:
         return build_plan(path.read_text(), build_args=build_args, base=base)
     except UnsupportedDockerfile as error:

@@ -25,6 +25,11 @@ def test_bad_tasks_and_verifiers_are_their_own_errors_and_the_rest_is_reported(t
     write_task(tasks, "huge-reward", test=HUGE_REWARD)  # over 1 MiB
     write_task(tasks, "five", test="echo 5 > /logs/verifier/reward.txt")
     write_task(tasks, "minus-three", test="echo -3 > /logs/verifier/reward.txt")
+    broken = write_task(tasks, "broken-service", test="echo 1 > /logs/verifier/reward.txt")
+    (broken / "environment" / "docker-compose.yaml").write_text(
+        "services:\n  main: {depends_on: {init: {condition: service_completed_successfully}}}\n"
+        "  init: {build: ., command: [sh, -c, 'exit 1']}\n"
+    )
 
     result = asyncio.run(evaluate(tasks, "oracle", jobs_dir=tmp_path / "jobs"))
 
@@ -35,5 +40,6 @@ def test_bad_tasks_and_verifiers_are_their_own_errors_and_the_rest_is_reported(t
     assert "task huge-reward" in by_name["huge-reward"].error and "KiB reward.json" in by_name["huge-reward"].error
     assert "task five" in by_name["five"].error and "outside [0, 1]" in by_name["five"].error
     assert "task minus-three" in by_name["minus-three"].error
-    assert result.passed == 1 and result.score == pytest.approx(1 / 6)
-    assert result.errors == {"environment": 2, "verifier": 3}
+    assert "service `init` exited with 1" in by_name["broken-service"].error  # not retried as infra
+    assert result.passed == 1 and result.score == pytest.approx(1 / 7)
+    assert result.errors == {"environment": 3, "verifier": 3}
