@@ -89,14 +89,22 @@ class Cgroup:
                 found.update(int(pid) for pid in procs.read_text().split())
         return found
 
+    def kill(self) -> None:
+        """SIGKILL every process inside: at once where cgroup v2 offers `cgroup.kill`."""
+        for directory in self.directories:
+            with contextlib.suppress(OSError):
+                (directory / "cgroup.kill").write_text("1")
+                return
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
     def remove(self, timeout: float = 5.0) -> None:
         """Kill anything still inside, then remove the directories."""
         deadline = time.monotonic() + timeout
         for directory in self.directories:
             while True:
-                for pid in self.pids():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+                self.kill()
                 try:
                     directory.rmdir()
                     break

@@ -147,13 +147,17 @@ def _service(name: str, spec: dict, environment_dir: Path, where: str, volumes: 
         if _inside(environment_dir, build.get("context", "."), where) != environment_dir.resolve() or (
             set(build) - {"context", "args"}
         ):
-            raise ComposeError(f"{where}: main's `build` may only add `args`: its image is the task's Dockerfile")
+            raise ComposeError(
+                f"{where}: main's `build` may only add `args`: its image is the task's Dockerfile"
+            )
         service.args = _mapping(build.get("args"), f"{where}: build.args")
     elif "build" in spec:
         build = spec["build"] if isinstance(spec["build"], dict) else {"context": spec["build"]}
-        unknown = set(build) - {"context", "dockerfile", "args", "target"} - {"x-"}
-        if unknown or build.get("target"):
-            raise ComposeError(f"{where}: build.{sorted(unknown or {'target'})[0]} is not supported by the sandbox")
+        keys = {str(k) for k in build if not str(k).startswith("x-")}
+        unknown = sorted(keys - {"context", "dockerfile", "args", "target"})
+        unknown += ["target"] if build.get("target") else []  # a stage of a multi-stage build
+        if unknown:
+            raise ComposeError(f"{where}: build.{unknown[0]} is not supported by the sandbox")
         service.context = _inside(environment_dir, build.get("context", "."), where)
         service.dockerfile = str(build.get("dockerfile", "Dockerfile"))
         service.args = _mapping(build.get("args"), f"{where}: build.args")
@@ -248,7 +252,7 @@ def _mapping(value, where: str) -> dict[str, str]:
     if value is None:
         return {}
     if isinstance(value, dict):
-        return {str(k): "" if v is None else _scalar(v) for k, v in value.items() if v is not None}
+        return {str(k): _scalar(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return {k: v for k, eq, v in (str(item).partition("=") for item in value) if eq}
     raise ComposeError(f"{where}: expected a mapping or a list")

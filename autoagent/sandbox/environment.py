@@ -5,12 +5,12 @@
 Each trial gets its own root: the task's base image (see `oci.py`), or the host's
 userland standing in for it when the image cannot be had, read-only and
 copy-on-write, under the task's Dockerfile replayed into a cached layer (see
-`image.py`), inside
-private namespaces (see `jail.py`). A Compose task's other services run beside it,
-each in a sandbox of its own sharing its network (see `services.py`). `/app`, `/logs`, `/tests` and `/solution` are
-real paths inside, so nothing is rewritten. Files move in and out by the host,
-through the sandbox's root with no link followed out of it (see `transfer.py`):
-no program or archive of the sandbox takes part.
+`image.py`), inside private namespaces (see `jail.py`). A Compose task's other
+services run beside it, each in a sandbox of its own sharing its network (see
+`services.py`). `/app`, `/logs`, `/tests` and `/solution` are real paths inside, so
+nothing is rewritten. Files move in and out by the host, through the sandbox's root
+with no link followed out of it (see `transfer.py`): no program or archive of the
+sandbox takes part.
 """
 
 from __future__ import annotations
@@ -193,7 +193,8 @@ class Sandbox(BaseEnvironment):
             self._trial_dir / "upper",
         )  # fmt: skip
         self._plan = main.plan
-        services = Services(self._project, self._trial_dir, self.trial_paths.trial_dir, self.logger) if self._project else None
+        project = self._project
+        services = project and Services(project, self._trial_dir, self.trial_paths.trial_dir, self.logger)
         self._jail = Jail(
             name=self._trial_dir.name,
             directory=self._trial_dir / "scratch",
@@ -201,11 +202,11 @@ class Sandbox(BaseEnvironment):
             network=not self._network_disabled,
             hostname=_hostname(self.environment_name),
             env={**self._base_env(self._on_image), **self._plan.env,
-                 **(self._project.main.environment if self._project else {})},  # fmt: skip
+                 **(project.main.environment if project else {})},  # fmt: skip
             cpus=self._resource_limit_value("cpu", auto_mode=ResourceMode.LIMIT),
             memory_mb=self._resource_limit_value("memory", auto_mode=ResourceMode.LIMIT),
             pids=self.options.pids,
-            binds=[*(services.binds(self._project.main) if services else ()), *self._binds],
+            binds=[*(services.binds(project.main) if services else ()), *self._binds],
         )
         await self._jail.start()
         # The sandbox's root as its processes see it; every file transfer starts here.
@@ -221,10 +222,11 @@ class Sandbox(BaseEnvironment):
         for index, directory in enumerate(dirs):
             transfer.make_dir_inside(self._root_fd, str(directory), 0o777 if index < 3 else None)
         if services:
-            self._services = services
-            self.trial_paths.trial_dir.mkdir(parents=True, exist_ok=True)
-            services.write_hosts(self._jail, self._project.main)
-            await services.start(self._jail, self._build_service_root, self._base_env(True), self.options.pids)
+            self._services = services  # stopped with main, whatever happens next
+            self.trial_paths.trial_dir.mkdir(parents=True, exist_ok=True)  # their logs
+            services.write_hosts(self._jail, project.main)
+            await services.start(self._jail, self._build_service_root, self._base_env(True),
+                                 self.options.pids)  # fmt: skip
         await self._start_entrypoint()
         await self._wait_until_healthy()
         await self._upload_environment_dir_after_start()
@@ -300,7 +302,9 @@ class Sandbox(BaseEnvironment):
 
     async def _build_service_root(self, service: compose_file.Service, upper: Path) -> Root:
         if service.context is not None:
-            return await self._build_root(service.context, service.dockerfile, service.args, None, upper, service.name)
+            return await self._build_root(
+                service.context, service.dockerfile, service.args, None, upper, service.name
+            )
         base = await self._base_image(service.image, self.environment_dir, service.name, stand_in=False)
         return Root(base.defaults, image.overlays(self._state_dir, None, upper, base.rootfs))
 

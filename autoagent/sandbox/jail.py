@@ -349,6 +349,9 @@ class Jail:
             if self._init_fd is not None:  # never a bare pid: it may belong to another process by now
                 with contextlib.suppress(ProcessLookupError):
                     signal.pidfd_send_signal(self._init_fd, signal.SIGKILL)
+                # The rest at once: a command still running (a Compose service's, one cut
+                # short) would otherwise hold bubblewrap up for a second or two.
+                self._cgroup.kill()
                 os.close(self._init_fd)
                 self._init_fd = None
             self._init_pid = None

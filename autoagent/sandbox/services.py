@@ -171,7 +171,9 @@ class Services:
             running.service.healthcheck or running.plan.healthcheck
         )
         if check is None:
-            raise ServiceError(f"`{for_whom}` waits for service `{name}` to be healthy, but it has no healthcheck")
+            raise ServiceError(
+                f"`{for_whom}` waits for service `{name}` to be healthy, but it has no healthcheck"
+            )
         start_period_end = time.monotonic() + check.start_period
         failures = 0
         while True:  # as Docker, the first probe comes one interval after the start
@@ -183,7 +185,9 @@ class Services:
                     result = await running.jail.run(["/bin/sh", "-c", check.command], timeout=check.timeout)
                     passed = result.return_code == 0
             if running.job.done():  # a stopped container is never healthy
-                raise ServiceError(f"service `{name}` exited before it became healthy (see service-{name}.log)")
+                raise ServiceError(
+                    f"service `{name}` exited before it became healthy (see service-{name}.log)"
+                )
             if passed:
                 return
             if not starting:
