@@ -113,9 +113,11 @@ async def test_user_mounts_are_bound_as_given(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     (data / "input.txt").write_text("from the host\n")
-    box = make_sandbox(tmp_path)
-    box._host_mounts = [{"type": "bind", "source": str(data), "target": "/mnt/data", "read_only": True}]
-    box._validate_definition()
+    environment = tmp_path / "env"
+    environment.mkdir()
+    (environment / "Dockerfile").write_text(MAIN_DOCKERFILE)
+    box = Sandbox(environment, "mounts", "mounts__env", TrialPaths(tmp_path / "trial"), EnvironmentConfig(),
+                  mounts=[{"type": "bind", "source": str(data), "target": "/mnt/data", "read_only": True}])
     await box.start(force_build=False)
     try:
         assert (await box.exec("cat /mnt/data/input.txt")).stdout == "from the host\n"
