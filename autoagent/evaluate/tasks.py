@@ -94,7 +94,7 @@ def with_sandbox_problems(tasks: list[TaskRef]) -> list[TaskRef]:
     for task in tasks:
         if task.valid:
             try:
-                read_project(task.path / "environment")
+                read_project(task.path / "environment", Task(task.path).config.environment.env)
                 read_plan(task.path / "environment")
             except SandboxUnavailableError as error:
                 problem = str(error).replace(str(task.path.resolve()), task.name)

@@ -40,6 +40,7 @@ from harbor.environments.options import EnvironmentOptions
 from harbor.models.task.config import HealthcheckConfig, NetworkMode, NetworkPolicy
 from harbor.models.trial.config import ResourceMode
 from harbor.models.trial.paths import EnvironmentPaths
+from harbor.utils.env import resolve_env_vars
 from harbor.utils.path_filter import filter_paths_by_patterns
 from pydantic import Field
 
@@ -156,7 +157,7 @@ class Sandbox(BaseEnvironment):
                 f"{self.environment_dir} has no Dockerfile and task.toml names no "
                 "docker_image: there is nothing to build the environment from."
             )
-        self._project = read_project(self.environment_dir)
+        self._project = read_project(self.environment_dir, self.task_env_config.env)
         self._plan = read_plan(self.environment_dir, self.task_env_config.docker_image,
                                build_args=self._build_args)  # fmt: skip
         self._binds = self._user_mounts()
@@ -629,11 +630,18 @@ def read_plan(
         raise SandboxUnavailableError(f"{path}: {error}") from None
 
 
-def read_project(environment_dir: Path) -> compose_file.Project | None:
+def read_project(environment_dir: Path, task_env: dict[str, str] | None = None) -> compose_file.Project | None:
     """The task's Compose file, if it has one; what the sandbox cannot honour in it is a
-    `SandboxUnavailableError` naming the file, the service and the key."""
+    `SandboxUnavailableError` naming the file, the service and the key. Its variables
+    are task.toml's `[environment] env`, as Harbor gives them to `docker compose`."""
+    if compose_file.find(environment_dir) is None:
+        return None
     try:
-        return compose_file.load(environment_dir)
+        variables = resolve_env_vars(task_env or {})
+    except ValueError as error:  # task.toml's env names a variable the host does not set
+        raise SandboxUnavailableError(f"{environment_dir.parent / 'task.toml'}: {error}") from None
+    try:
+        return compose_file.load(environment_dir, variables)
     except compose_file.ComposeError as error:
         raise SandboxUnavailableError(
             f"{error}. Run this task with --env docker on a machine that has Docker, or with "

@@ -55,16 +55,17 @@ services:
       start_interval: 200ms
 volumes:
   shared: {}
-""", files={"server/Dockerfile": SERVER, "server/serve.sh": SERVE})
+""", files={"server/Dockerfile": SERVER, "server/serve.sh": SERVE}, env={"GREETING": "hi"})
     await box.start(force_build=False)
     try:
         assert (await box.exec("cat /shared/seed.txt")).stdout.strip() == "seeded-by-seed"
-        assert (await box.exec(FETCH.format(url="http://api:8080/"))).stdout.strip() == "hello"
+        # GREETING from task.toml's env, interpolated into the service's environment.
+        assert (await box.exec(FETCH.format(url="http://api:8080/"))).stdout.strip() == "hi"
         # A command in the service itself, as `docker compose exec api ...`.
         inside = await box.service_exec("hostname; echo $WORD > /tmp/word", service="api")
         assert inside.stdout.split() == ["api"]
         await box.service_download_file("/tmp/word", tmp_path / "word", service="api")
-        assert (tmp_path / "word").read_text() == "hello\n"
+        assert (tmp_path / "word").read_text() == "hi\n"
     finally:
         await box.stop(delete=True)
     assert (await box.service_exec("true", service="api")).return_code != 0
