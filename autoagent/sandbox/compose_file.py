@@ -171,7 +171,12 @@ def _service(name: str, spec: dict, environment_dir: Path, where: str, volumes: 
     service.environment = {**_env_files(spec.get("env_file"), environment_dir, where),
                            **_mapping(spec.get("environment"), f"{where}: environment")}  # fmt: skip
     service.working_dir = spec.get("working_dir")
-    service.user = str(spec["user"]) if spec.get("user") is not None else None
+    if spec.get("user") is not None:
+        user, _, group = str(spec["user"]).partition(":")
+        if group and group != user:
+            raise ComposeError(f"{where}: a user with a group other than its own ({spec['user']}) "
+                               "is not supported by the sandbox")  # fmt: skip
+        service.user = user
     service.hostname = spec.get("hostname")
     service.depends_on = _depends_on(spec.get("depends_on"), where)
     service.healthcheck, service.healthcheck_disabled = _healthcheck(spec.get("healthcheck"), where)

@@ -136,6 +136,7 @@ async def test_user_mounts_are_bound_as_given(tmp_path):
     ("services:\n  main: {depends_on: [nowhere]}\n", "depends on `nowhere`, which is not a service"),
     ("services:\n  db: {image: x}\nsecrets: {k: {file: ./k}}\n", "top-level `secrets` is not supported"),
     ("services:\n  db: {image: '${TAG:?set TAG}'}\n", "TAG is required: set TAG"),
+    ("services:\n  db: {image: x, user: '1000:0'}\n", "a user with a group other than its own (1000:0)"),
 ])  # fmt: skip
 def test_what_the_sandbox_cannot_honour_fails_when_the_task_loads(tmp_path, compose, message):
     environment = tmp_path / "env"
@@ -161,10 +162,11 @@ services:
       - ALTERNATIVE=${TAG:+set}
       - DOLLAR=$$HOME
       - CONTEXT=${CONTEXT_DIR}
+    user: "1000:1000"
 """)
     project = load(tmp_path)
     (db,) = project.services
-    assert db.image == "python:3.12-slim"
+    assert (db.image, db.user) == ("python:3.12-slim", "1000")
     assert db.environment == {"KEY": "", "DEFAULTED": "fallback", "ONLY_UNSET": "",
                               "ALTERNATIVE": "set", "DOLLAR": "$HOME", "CONTEXT": str(tmp_path)}  # fmt: skip
     with pytest.raises(ComposeError, match="invalid interpolation"):
