@@ -190,6 +190,8 @@ class Sandbox(BaseEnvironment):
                 log=self.logger,
                 rootfs=rootfs,
             )
+        for skipped in image.skipped_steps(layer):
+            self._warn(skipped)
         self._trial_dir = _claim_trial_dir(state_dir, self.session_id)
         self._jail = Jail(
             name=self._trial_dir.name,
