@@ -298,6 +298,8 @@ class Sandbox(BaseEnvironment):
                 log=self.logger,
                 rootfs=base.rootfs if base else None,
             )
+        for skipped in image.skipped_steps(layer):  # also when another trial built the layer
+            self._warn(f"service `{service}`: {skipped}" if service else skipped)
         rootfs = base.rootfs if base else None
         return Root(plan, image.overlays(self._state_dir, layer, upper, rootfs))
 

@@ -33,7 +33,7 @@ from harbor.environments.definition import environment_content_hash
 from autoagent.sandbox.dockerfile import Copy, Image, Run
 from autoagent.sandbox.jail import Completed, Jail, Overlay
 
-VERSION = "2"  # bump when a layer built by older code would no longer be right
+VERSION = "3"  # bump when a layer built by older code would no longer be right
 # Top-level host directories that make up the userland. On merged-/usr systems
 # /bin, /lib, ... are symlinks into /usr and are recreated as such.
 USERLAND = ("usr", "etc", "var", "opt", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
@@ -49,6 +49,8 @@ LOCKED_PASSWORD_FILES = ("shadow", "shadow-", "gshadow", "gshadow-")
 ETC_MASK_REUSE_S = 60.0
 _etc_masks: dict[tuple[Path, int], tuple[float, Path]] = {}
 BUILD_OUTPUT_TAIL = 3000  # characters of a failed step's output shown in the error
+# In a layer beside build.log: the Dockerfile lines build_failure=warn went past, one a line.
+SKIPPED_FILE = "skipped.txt"
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +269,18 @@ async def ensure_layer(
     return layer
 
 
+def skipped_steps(layer: Path | None) -> list[str]:
+    """The Dockerfile lines `layer` was built without (build_failure=warn). Every trial on
+    the layer must warn of them, not only the one whose start happened to build it: a task
+    found sound without one of its lines has only been checked on this host's terms."""
+    if layer is None:
+        return []
+    try:
+        return (layer / SKIPPED_FILE).read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
 def sweep(state_dir: Path) -> None:
     """Remove what builds killed midway left behind (their processes died with them)."""
     _sweep_staging(state_dir, ".skeleton-")
@@ -321,6 +335,7 @@ async def _replay(
     )
     staging.mkdir(parents=True)
     build_log = open(log_path, "w")
+    skipped: list[str] = []
     try:
         await jail.start()
         if rootfs is None:
@@ -348,7 +363,13 @@ async def _replay(
                 if build_failure != "warn":
                     raise BuildError(message)
                 log.warning("%s\n(build_failure=warn: going on with the next step)", message)
+                skipped.append(
+                    f"Dockerfile line {step.line} failed with exit code {result.return_code} "
+                    f"and was skipped (build_failure=warn): {' '.join(step.text.split())}"
+                )
         await jail.run(["mkdir", "-p", plan.workdir])
+        if skipped:
+            (staging / SKIPPED_FILE).write_text("".join(line + "\n" for line in skipped))
     except BuildError as error:
         raise BuildError(f"{error}\nFull build log: {log_path}") from None
     finally:

@@ -12,6 +12,7 @@ from harbor.models.task.config import EnvironmentConfig, NetworkMode, NetworkPol
 from harbor.models.trial.paths import TrialPaths
 
 from autoagent.sandbox import Sandbox
+from autoagent.sandbox.environment import WARNINGS_FILE
 from autoagent.sandbox.jail import CommandTimeoutError
 from tests.conftest import write_task
 
@@ -223,6 +224,21 @@ async def test_build_failure_warn_goes_on(tmp_path):
         assert (await box.exec("cat /after")).stdout.strip() == "after"
     finally:
         await box.stop(delete=True)
+
+
+async def test_a_skipped_run_line_is_a_warning_of_every_trial_on_the_layer(tmp_path):
+    # `check` shows a trial's warnings: a task found sound without one of its Dockerfile
+    # lines must say so, also for the trials that reuse the layer another trial built.
+    dockerfile = "FROM ubuntu:24.04\nRUN echo npm conflicts && exit 100\nRUN true\n"
+    for _ in ("builds the layer", "reuses it"):
+        box = make_sandbox(tmp_path, dockerfile)
+        box.options.build_failure = "warn"
+        await box.start(force_build=False)
+        await box.stop(delete=True)
+        warnings = (box.trial_paths.trial_dir / WARNINGS_FILE).read_text()
+        assert "Dockerfile line 2 failed with exit code 100" in warnings
+        assert "RUN echo npm conflicts && exit 100" in warnings
+        assert "RUN true" not in warnings
 
 
 def test_check_reports_a_compose_task_it_cannot_run_before_any_trial(tmp_path, monkeypatch):
