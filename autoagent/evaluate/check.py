@@ -64,7 +64,9 @@ def judge(oracle: EvalResult, nop: EvalResult) -> list[Finding]:
             solved.name, solved.reward, idle.reward, [], solved.trial_dir, idle.trial_dir,
             list(dict.fromkeys(warnings)),
         )
-        if solved.error and solved.trials[0].category == "task":
+        if solved.error and solved.trials[0].category in ("task", "environment"):
+            # Neither agent ran: no score to show, only why (a task Harbor cannot load, a
+            # Dockerfile line or a Compose service that fails on this host).
             finding.problems.append(solved.error)
             finding.oracle = finding.nop = None
         else:

@@ -1,6 +1,7 @@
 """Compose tasks: the services beside main run, each in a sandbox of its own sharing main's
 network; what the sandbox cannot honour fails when the task loads, naming what."""
 
+import asyncio
 import subprocess
 import sys
 
@@ -8,10 +9,11 @@ import pytest
 from harbor.models.task.config import EnvironmentConfig, NetworkMode, NetworkPolicy
 from harbor.models.trial.paths import TrialPaths
 
+from autoagent.evaluate import check
 from autoagent.sandbox import Sandbox, SandboxUnavailableError
 from autoagent.sandbox.compose_file import ComposeError, load
 from autoagent.sandbox.services import ServiceError
-from tests.conftest import outside_address
+from tests.conftest import outside_address, write_task
 from tests.sandbox.test_environment import make_sandbox
 
 pytestmark = pytest.mark.usefixtures("needs_sandbox")
@@ -172,3 +174,16 @@ services:
     with pytest.raises(ComposeError, match="invalid interpolation"):
         (tmp_path / "docker-compose.yaml").write_text("services:\n  db: {image: '${a b}'}\n")
         load(tmp_path)
+
+
+def test_check_names_a_failing_service_and_shows_no_score_for_agents_that_never_ran(tmp_path):
+    tasks = tmp_path / "tasks"
+    task = write_task(tasks, "broken-service", test="echo 1 > /logs/verifier/reward.txt")
+    (task / "environment" / "docker-compose.yaml").write_text(
+        "services:\n  main: {depends_on: {init: {condition: service_completed_successfully}}}\n"
+        "  init: {build: ., command: [sh, -c, 'exit 1']}\n"
+    )
+    (finding,) = asyncio.run(check(tasks, n_concurrent=2, jobs_dir=tmp_path / "jobs"))
+    assert (finding.oracle, finding.nop) == (None, None)
+    (problem,) = finding.problems
+    assert "service `init` exited with 1" in problem
