@@ -6,7 +6,8 @@ with fresh PID, IPC, UTS and network namespaces. Every command runs in the
 sandbox's own network namespace; while `network` is on, `network.Uplink` connects
 it to the outside (see `network.py`). A jail started with `network_of` joins another
 jail's network namespace instead (the services of a Compose task share the main
-sandbox's, as the containers of a pod do) and follows its connection. bubblewrap's init stays as PID 1 until `stop`.
+sandbox's, as the containers of a pod do) and follows its connection. bubblewrap's
+init stays as PID 1 until `stop`.
 Each `run` asks the sandbox's entrance (`entrance.py`/`enter.py`: host code in the
 host's own interpreter) to start the command: it joins those namespaces and drops
 to Docker's default capabilities before any file of the sandbox executes (a trial
