@@ -88,7 +88,7 @@ def with_sandbox_problems(tasks: list[TaskRef]) -> list[TaskRef]:
     (multi-stage, COPY --from, a privileged service, ...): they fail here, with the line or
     the key, before any trial starts."""
     # Imported here: Harbor's environment machinery doubles the CLI's start-up time.
-    from autoagent.sandbox.environment import SandboxUnavailableError, read_plan, read_project
+    from autoagent.sandbox.roots import SandboxUnavailableError, read_plan, read_project
 
     marked = []
     for task in tasks:

@@ -23,10 +23,8 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -40,33 +38,25 @@ from harbor.environments.options import EnvironmentOptions
 from harbor.models.task.config import HealthcheckConfig, NetworkMode, NetworkPolicy
 from harbor.models.trial.config import ResourceMode
 from harbor.models.trial.paths import EnvironmentPaths
-from harbor.utils.env import resolve_env_vars
 from harbor.utils.path_filter import filter_paths_by_patterns
 from pydantic import Field
 
-from autoagent.sandbox import compose_file, image, oci, transfer
-from autoagent.sandbox.dockerfile import Image, UnsupportedDockerfile, build_plan
+from autoagent.sandbox import image, transfer
 from autoagent.sandbox.jail import PIDS_LIMIT, Bind, Jail, JailError
-from autoagent.sandbox.services import Root, Services, root_of
+from autoagent.sandbox.roots import (
+    Roots,
+    SandboxUnavailableError,
+    base_env,
+    read_plan,
+    read_project,
+)
+from autoagent.sandbox.services import Services, root_of
 from autoagent.sandbox.streaming import streamed
 
-DEFAULT_PATH = oci.DEFAULT_PATH
-# Host variables that only say how to reach package registries (proxies, CA
-# bundles, mirrors). Nothing else from the host's environment gets in.
-PASS_THROUGH = (
-    "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
-    "NODE_EXTRA_CA_CERTS", "PIP_CERT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
-    "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT", "UV_INDEX_URL", "UV_DEFAULT_INDEX",
-)  # fmt: skip
 # Beside Harbor's result.json: what the sandbox warned about, one line each, for the
 # results table, `--json` and the ledger.
 WARNINGS_FILE = "environment-warnings.txt"
 DIED_FILE = "sandbox-died.txt"  # beside a trial's result: its sandbox died under it (infrastructure)
-
-
-class SandboxUnavailableError(RuntimeError):
-    """This host cannot run the sandbox, or this task asks for what it cannot give."""
 
 
 class SandboxOptions(EnvironmentOptions):
@@ -185,14 +175,14 @@ class Sandbox(BaseEnvironment):
         problem = host_problem()
         if problem:
             raise SandboxUnavailableError(problem)
-        self._state_dir = (self.options.state_dir or default_state_dir()).absolute()
-        self._refresh = force_build
-        image.sweep(self._state_dir)
-        self._trial_dir = _claim_trial_dir(self._state_dir, self.session_id)
-        main = await self._build_root(
-            self.environment_dir, "Dockerfile", self._build_args, self.task_env_config.docker_image,
-            self._trial_dir / "upper",
-        )  # fmt: skip
+        state_dir = (self.options.state_dir or default_state_dir()).absolute()
+        image.sweep(state_dir)
+        self._trial_dir = _claim_trial_dir(state_dir, self.session_id)
+        options = self.options
+        roots = Roots(state_dir, options.base, options.images, options.build_failure,
+                      options.pass_env, force_build, self._warn, self.logger)  # fmt: skip
+        main = await roots.build(self.environment_dir, self._trial_dir / "upper", args=self._build_args,
+                                 docker_image=self.task_env_config.docker_image)  # fmt: skip
         self._plan = main.plan
         project = self._project
         services = project and Services(project, self._trial_dir, self.trial_paths.trial_dir, self.logger)
@@ -202,7 +192,7 @@ class Sandbox(BaseEnvironment):
             overlays=main.overlays,
             network=not self._network_disabled,
             hostname=_hostname(self.environment_name),
-            env={**self._base_env(self._on_image), **self._plan.env,
+            env={**base_env(main.on_image, options.pass_env), **self._plan.env,
                  **(project.main.environment if project else {})},  # fmt: skip
             cpus=self._resource_limit_value("cpu", auto_mode=ResourceMode.LIMIT),
             memory_mb=self._resource_limit_value("memory", auto_mode=ResourceMode.LIMIT),
@@ -226,8 +216,7 @@ class Sandbox(BaseEnvironment):
             self._services = services  # stopped with main, whatever happens next
             self.trial_paths.trial_dir.mkdir(parents=True, exist_ok=True)  # their logs
             services.write_hosts(self._jail, project.main)
-            await services.start(self._jail, self._build_service_root, self._base_env(True),
-                                 self.options.pids)  # fmt: skip
+            await services.start(self._jail, roots, base_env(True, options.pass_env), options.pids)
         await self._start_entrypoint()
         await self._wait_until_healthy()
         await self._upload_environment_dir_after_start()
@@ -266,89 +255,6 @@ class Sandbox(BaseEnvironment):
             )
         )
 
-    async def _build_root(
-        self, context: Path, dockerfile: str, args: dict[str, str], docker_image: str | None,
-        upper: Path, service: str | None = None,
-    ) -> Root:  # fmt: skip
-        """A root for main (or a Compose service built from `context`): the image named by
-        the Dockerfile's FROM, or the host's userland standing in for it, under the
-        Dockerfile's replayed layer."""
-        plan = read_plan(context, docker_image, dockerfile=dockerfile, build_args=args)
-        base = await self._base_image(plan.base, context, service)
-        if base is not None:  # the plan again, seeded by what the image itself sets
-            plan = read_plan(context, docker_image, base.defaults, dockerfile=dockerfile, build_args=args)
-        elif service is None:
-            self._warn_about_stand_ins(plan)
-        if service is None:
-            self._on_image = base is not None
-        layer = None
-        if image.needs_layer(plan, on_image=base is not None):
-            key = image.layer_key(
-                context, docker_image, self.options.build_failure, base.digest if base else None,
-                dockerfile, args,
-            )  # fmt: skip
-            layer = await image.ensure_layer(
-                state_dir=self._state_dir,
-                key=key,
-                plan=plan,
-                context=context,
-                base_env=self._base_env(base is not None),
-                build_failure=self.options.build_failure,
-                force=self._refresh,
-                log=self.logger,
-                rootfs=base.rootfs if base else None,
-            )
-        for skipped in image.skipped_steps(layer):  # also when another trial built the layer
-            self._warn(f"service `{service}`: {skipped}" if service else skipped)
-        rootfs = base.rootfs if base else None
-        return Root(plan, image.overlays(self._state_dir, layer, upper, rootfs))
-
-    async def _build_service_root(self, service: compose_file.Service, upper: Path) -> Root:
-        if service.context is not None:
-            return await self._build_root(
-                service.context, service.dockerfile, service.args, None, upper, service.name
-            )
-        base = await self._base_image(service.image, self.environment_dir, service.name, stand_in=False)
-        return Root(base.defaults, image.overlays(self._state_dir, None, upper, base.rootfs))
-
-    async def _base_image(
-        self, reference: str, context: Path, service: str | None = None, stand_in: bool = True
-    ) -> oci.BaseImage | None:
-        """The image `reference`, or None where the host's userland stands in for it."""
-        mode = self.options.base if stand_in else "image"
-        of = f"service `{service}`: " if service else ""
-        if mode == "host":
-            return None
-        try:
-            if not reference:
-                raise oci.ImageUnavailable("the task names no image")
-            found = await asyncio.get_running_loop().run_in_executor(
-                None, oci.ensure, reference, self._state_dir, self.options.images, self._refresh
-            )
-        except oci.ImageUnavailable as error:
-            if not stand_in:
-                raise SandboxUnavailableError(
-                    f"{context}: {of}the image {reference} cannot be had, and a service's image "
-                    f"is all there is of it (no Dockerfile the host could stand in for): {error}"
-                ) from None
-            if mode == "image":
-                raise SandboxUnavailableError(
-                    f"{context}: {of}the image {reference or '(none)'} cannot be had "
-                    f"and the sandbox option base=image forbids the host stand-in: {error}"
-                ) from None
-            self._warn(
-                f"{of}Image {reference or '(none)'} unavailable ({_gist(str(error))}): the host's "
-                "userland stands in (--ek base=image makes this an error; the log has the detail)"
-            )
-            self.logger.info(f"Why the image {reference} could not be had: {error}")
-            return None
-        if not oci.has_shell(found.rootfs):
-            raise SandboxUnavailableError(
-                f"The image {reference} has no {oci.SHELL}, which the sandbox runs inside it "
-                "to start; use an image with a shell, or the sandbox option base=host"
-            )
-        return found
-
     def _record_death(self, why: str) -> None:
         """Say beside the trial's result that its sandbox died: whatever the trial records
         (a failed command, a verifier error), it is infrastructure, never the harness's fault."""
@@ -362,38 +268,6 @@ class Sandbox(BaseEnvironment):
         with contextlib.suppress(OSError):
             with open(self.trial_paths.trial_dir / WARNINGS_FILE, "a") as file:
                 file.write(" ".join(message.split()) + "\n")
-
-    def _warn_about_stand_ins(self, plan: Image) -> None:
-        """Say where the host's userland is older than the image it stands in for."""
-        if not (self.environment_dir / "Dockerfile").exists():
-            self.logger.warning(
-                f"No Dockerfile: the host's userland stands in for the image "
-                f"{self.task_env_config.docker_image}, which cannot be pulled here"
-            )
-        wanted = re.match(r"python:(\d+)\.(\d+)", plan.base)
-        host = _host_python()
-        if wanted and host and host < (int(wanted[1]), int(wanted[2])):
-            self._warn(
-                f"The task's image is {plan.base}; this host's python3 "
-                f"{host[0]}.{host[1]} stands in for it, so newer language features are missing"
-            )
-
-    def _base_env(self, on_image: bool) -> dict[str, str]:
-        passed = {
-            name: os.environ[name]
-            for name in (*PASS_THROUGH, *self.options.pass_env)
-            if name in os.environ
-        }
-        if on_image:  # the image's own ENV comes with the plan
-            return {"PATH": DEFAULT_PATH, **passed}
-        return {
-            "PATH": DEFAULT_PATH,
-            "LANG": "C.UTF-8",
-            # Debian marks its Python "externally managed"; the images tasks name
-            # (python:*-slim, ubuntu with pip) let `pip install` into the system.
-            "PIP_BREAK_SYSTEM_PACKAGES": "1",
-            **passed,
-        }
 
     @property
     def _running(self) -> Jail:
@@ -605,52 +479,6 @@ class Sandbox(BaseEnvironment):
         )
 
 
-def _gist(detail: str, width: int = 100) -> str:
-    """The end of a tool's chain of "doing x: doing y: what failed", where the cause is."""
-    parts = [p.strip() for p in detail.split(": ") if p.strip()]
-    gist = ": ".join(parts[-2:]) if len(parts) > 1 else detail.strip()
-    return gist if len(gist) <= width else "..." + gist[-width:]
-
-
-def read_plan(
-    environment_dir: Path, docker_image: str | None = None, base: Image | None = None,
-    *, dockerfile: str = "Dockerfile", build_args: dict[str, str] | None = None,
-) -> Image:  # fmt: skip
-    """The task's Dockerfile as the sandbox will replay it; what it cannot honour is
-    a `SandboxUnavailableError` naming the file, the line and the instruction.
-    `base`: what the real image sets; without it, the host's userland stands in (with a
-    Debian-family PATH)."""
-    base = base or Image(env={"PATH": DEFAULT_PATH})
-    path = environment_dir / dockerfile
-    if not path.exists():
-        if dockerfile != "Dockerfile":  # a Compose service's own choice
-            raise SandboxUnavailableError(f"{path} does not exist")
-        return replace(base, base=docker_image or "")
-    try:
-        return build_plan(path.read_text(), build_args=build_args, base=base)
-    except UnsupportedDockerfile as error:
-        raise SandboxUnavailableError(f"{path}: {error}") from None
-
-
-def read_project(environment_dir: Path, task_env: dict[str, str] | None = None) -> compose_file.Project | None:
-    """The task's Compose file, if it has one; what the sandbox cannot honour in it is a
-    `SandboxUnavailableError` naming the file, the service and the key. Its variables
-    are task.toml's `[environment] env`, as Harbor gives them to `docker compose`."""
-    if compose_file.find(environment_dir) is None:
-        return None
-    try:
-        variables = resolve_env_vars(task_env or {})
-    except ValueError as error:  # task.toml's env names a variable the host does not set
-        raise SandboxUnavailableError(f"{environment_dir.parent / 'task.toml'}: {error}") from None
-    try:
-        return compose_file.load(environment_dir, variables)
-    except compose_file.ComposeError as error:
-        raise SandboxUnavailableError(
-            f"{error}. Run this task with --env docker on a machine that has Docker, or with "
-            "a cloud environment."
-        ) from None
-
-
 def host_problem() -> str | None:
     """Why this host cannot run the sandbox, or None."""
     if os.geteuid() != 0:
@@ -665,18 +493,6 @@ def host_problem() -> str | None:
             "apt-get install bubblewrap util-linux passt"
         )
     return None
-
-
-@functools.cache
-def _host_python() -> tuple[int, int] | None:
-    try:
-        out = subprocess.run(
-            ["/usr/bin/python3", "-c", "import sys; print(*sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=10,
-        ).stdout.split()
-        return int(out[0]), int(out[1])
-    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-        return None
 
 
 def _claim_trial_dir(state_dir: Path, session_id: str) -> Path:

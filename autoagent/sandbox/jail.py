@@ -22,9 +22,9 @@ import asyncio
 import contextlib
 import json
 import os
+import select
 import shlex
 import shutil
-import select
 import signal
 import uuid
 from dataclasses import dataclass, field

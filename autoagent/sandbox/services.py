@@ -23,14 +23,14 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from autoagent.sandbox import transfer
 from autoagent.sandbox.compose_file import Project, Service, Volume
 from autoagent.sandbox.dockerfile import Healthcheck, Image
-from autoagent.sandbox.jail import Bind, Jail, JailError, Overlay
+from autoagent.sandbox.jail import Bind, Jail, JailError
+from autoagent.sandbox.roots import Roots
 
 HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
@@ -38,17 +38,6 @@ HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 class ServiceError(RuntimeError):
     """A service of the task could not start, exited, or never became healthy."""
 
-
-@dataclass(frozen=True)
-class Root:
-    """What a service runs on: its image's settings and its root's overlays."""
-
-    plan: Image
-    overlays: list[Overlay]
-
-
-# Builds (or finds cached) the root of a service, with its writes under the given directory.
-Prepare = Callable[[Service, Path], Awaitable[Root]]
 
 
 @dataclass
@@ -89,19 +78,19 @@ class Services:
                 shutil.copy2(volume.source, copy)
         return Bind(copy, volume.target)
 
-    async def start(self, main: Jail, prepare: Prepare, env: dict[str, str], pids: int | None) -> None:
+    async def start(self, main: Jail, roots: Roots, env: dict[str, str], pids: int | None) -> None:
         """Start every service after the main sandbox is up, each once its dependencies are
         as it asks; then wait for what main itself depends on."""
         for service in self.project.services:
             await self._wait_for(service)
-            await self._start(service, main, prepare, env, pids)
+            await self._start(service, main, roots, env, pids)
         await self._wait_for(self.project.main)
 
     async def _start(
-        self, service: Service, main: Jail, prepare: Prepare, env: dict[str, str], pids: int | None
+        self, service: Service, main: Jail, roots: Roots, env: dict[str, str], pids: int | None
     ) -> None:
         home = self.directory / "services" / service.name
-        root = await prepare(service, home / "upper")
+        root = await roots.for_service(service, self.project.path.parent, home / "upper")
         plan = root.plan
         entrypoint = service.entrypoint if service.entrypoint is not None else plan.entrypoint
         command = service.command

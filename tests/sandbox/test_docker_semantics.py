@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from autoagent.sandbox import SandboxUnavailableError
-from autoagent.sandbox.environment import DEFAULT_PATH
+from autoagent.sandbox.roots import DEFAULT_PATH
 from tests.sandbox.test_environment import make_sandbox
 
 pytestmark = pytest.mark.usefixtures("needs_sandbox")
