@@ -46,6 +46,13 @@ class Running:
     jail: Jail
     plan: Image
     job: asyncio.Task  # the service's entrypoint and command: its "container"
+    healthy: bool = False
+
+    @property
+    def healthcheck(self) -> Healthcheck | None:
+        if self.service.healthcheck_disabled:
+            return None
+        return self.service.healthcheck or self.plan.healthcheck
 
 
 class Services:
@@ -80,11 +87,27 @@ class Services:
 
     async def start(self, main: Jail, roots: Roots, env: dict[str, str], pids: int | None) -> None:
         """Start every service after the main sandbox is up, each once its dependencies are
-        as it asks; then wait for what main itself depends on."""
+        as it asks; then wait for what main itself depends on, and for what Harbor's
+        `docker compose up --wait` waits for."""
         for service in self.project.services:
             await self._wait_for(service)
             await self._start(service, main, roots, env, pids)
         await self._wait_for(self.project.main)
+        await self._as_up_wait()
+
+    async def _as_up_wait(self) -> None:
+        """`up --wait` also wants every service with a healthcheck healthy, except those
+        another waits on to complete (one-shot set-up jobs)."""
+        one_shots = {
+            name for service in (self.project.main, *self.project.services)
+            for name, condition in service.depends_on.items()
+            if condition == "service_completed_successfully"
+        }  # fmt: skip
+        for name, running in self.running.items():
+            if name in one_shots:
+                continue
+            if running.healthcheck is not None:
+                await self._healthy(running, for_whom="the task's start")
 
     async def _start(
         self, service: Service, main: Jail, roots: Roots, env: dict[str, str], pids: int | None
@@ -114,12 +137,18 @@ class Services:
         )
         await jail.start()
         try:
+            user = service.user or plan.user
+            if user not in (None, "0", "root"):  # Docker refuses to start it without the user
+                try:
+                    await jail.account(user)
+                except JailError as error:
+                    raise ServiceError(f"service `{service.name}`: {error}") from None
             self.write_hosts(jail, service)
             log_file = self.logs / f"service-{service.name}.log"
             job = asyncio.ensure_future(jail.run(
                 ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh", *argv],
                 cwd=service.working_dir or plan.workdir,
-                user=service.user or plan.user,
+                user=user,
                 stdout_file=log_file,
             ))  # fmt: skip
         except BaseException:
@@ -156,9 +185,9 @@ class Services:
         """Docker's rules: failures in the start period do not count; then `retries` in a
         row mean unhealthy. A probe that outlives its timeout failed."""
         name = running.service.name
-        check: Healthcheck | None = None if running.service.healthcheck_disabled else (
-            running.service.healthcheck or running.plan.healthcheck
-        )
+        check = running.healthcheck
+        if running.healthy:
+            return
         if check is None:
             raise ServiceError(
                 f"`{for_whom}` waits for service `{name}` to be healthy, but it has no healthcheck"
@@ -178,6 +207,7 @@ class Services:
                     f"service `{name}` exited before it became healthy (see service-{name}.log)"
                 )
             if passed:
+                running.healthy = True
                 return
             if not starting:
                 failures += 1

@@ -112,6 +112,33 @@ services:
     assert (box.trial_paths.trial_dir / "service-db.log").read_text().strip() == "cannot start"
 
 
+async def test_start_waits_as_compose_up_wait_does_for_services_nobody_depends_on(tmp_path):
+    """Harbor starts a Compose task with `docker compose up --wait`: every service with a
+    healthcheck is healthy before the agent starts, whether or not main depends on it."""
+    box = compose_sandbox(tmp_path, """
+services:
+  slow:
+    build: ./server
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep infinity"]
+    healthcheck: {test: "test -f /tmp/ready", interval: 200ms, start_period: 10s, start_interval: 200ms}
+""", files={"server/Dockerfile": SERVER, "server/serve.sh": SERVE})
+    await box.start(force_build=False)
+    try:
+        assert (await box.service_exec("test -f /tmp/ready", service="slow")).return_code == 0
+    finally:
+        await box.stop(delete=True)
+
+
+async def test_a_service_whose_user_does_not_exist_fails_the_start_naming_it(tmp_path):
+    box = compose_sandbox(tmp_path, "services:\n  gone:\n    build: ./server\n    user: nobody-here\n",
+                          files={"server/Dockerfile": SERVER, "server/serve.sh": SERVE})  # fmt: skip
+    try:
+        with pytest.raises(ServiceError, match="service `gone`: user 'nobody-here' does not exist"):
+            await box.start(force_build=False)
+    finally:
+        await box.stop(delete=True)
+
+
 async def test_user_mounts_are_bound_as_given(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
