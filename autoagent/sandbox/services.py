@@ -1,9 +1,10 @@
 """The services of a Compose task, each a sandbox of its own beside the main one.
 
-`docker compose up` starts every service of the task (see `compose_file.py`) in
-dependency order, waiting where a dependency says `service_healthy` or
-`service_completed_successfully`. So does `Services.start`, after the main sandbox is
-up and before its entrypoint starts. Each service gets its own root (its image or
+`docker compose up --wait` (Harbor's start) starts every service of the task (see
+`compose_file.py`) in dependency order, waiting where a dependency says
+`service_healthy` or `service_completed_successfully`, and returns once every service
+with a healthcheck is healthy. So does `Services.start`, after the main sandbox is up
+and before its entrypoint starts. Each service gets its own root (its image or
 build, replayed and cached like main's), PID namespace and cgroup, and runs its
 entrypoint and command as its first job, output in the trial directory's
 `service-<name>.log`. All of them join the main sandbox's network namespace, as the
