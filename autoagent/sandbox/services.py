@@ -40,7 +40,6 @@ class ServiceError(RuntimeError):
     """A service of the task could not start, exited, or never became healthy."""
 
 
-
 @dataclass
 class Running:
     service: Service
