@@ -197,7 +197,7 @@ class Sandbox(BaseEnvironment):
             cpus=self._resource_limit_value("cpu", auto_mode=ResourceMode.LIMIT),
             memory_mb=self._resource_limit_value("memory", auto_mode=ResourceMode.LIMIT),
             pids=self.options.pids,
-            binds=[*(services.binds(project.main) if services else ()), *self._binds],
+            binds=[*(services.binds(project.main, main) if services else ()), *self._binds],
         )
         await self._jail.start()
         # The sandbox's root as its processes see it; every file transfer starts here.

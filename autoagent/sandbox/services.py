@@ -13,7 +13,8 @@ the project resolves to 127.0.0.1 in /etc/hosts) on its own port, and the networ
 policy of the main sandbox (public or none, switched between phases) is theirs too.
 Docker instead gives each container an address of its own; two services listening on
 the same port are the one case that differs. Named volumes are directories of the
-trial, seen by every service that mounts them; they start empty.
+trial, seen by every service that mounts them; they start empty (owned as the image
+has the mount point, but without its content).
 """
 
 from __future__ import annotations
@@ -23,15 +24,16 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from autoagent.sandbox import transfer
 from autoagent.sandbox.compose_file import Project, Service, Volume
 from autoagent.sandbox.dockerfile import Healthcheck, Image
 from autoagent.sandbox.jail import Bind, Jail, JailError
-from autoagent.sandbox.roots import Roots
+from autoagent.sandbox.roots import Root, Roots
 
 HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
@@ -63,16 +65,18 @@ class Services:
         self.log = log
         self.running: dict[str, Running] = {}
 
-    def binds(self, service: Service) -> list[Bind]:
+    def binds(self, service: Service, root: Root) -> list[Bind]:
         """Where a service's (or main's) volumes come from: a directory of the trial per
         named volume, shared; a copy of the task's directory per writable bind, so no
         trial changes the task or another trial's files."""
-        return [self._bind(service.name, volume) for volume in service.volumes if volume.source]
+        return [self._bind(service.name, volume, root) for volume in service.volumes if volume.source]
 
-    def _bind(self, owner: str, volume: Volume) -> Bind:
+    def _bind(self, owner: str, volume: Volume, root: Root) -> Bind:
         if not volume.bind:
             source = self.directory / "volumes" / volume.source
             source.mkdir(parents=True, exist_ok=True)
+            if not any(source.iterdir()):  # as Docker fills an empty volume at each mount
+                _take_attributes(source, root, volume.target)
             return Bind(source, volume.target, volume.read_only)
         if volume.read_only:
             return Bind(Path(volume.source), volume.target, True)
@@ -133,7 +137,7 @@ class Services:
             cpus=service.cpus,
             memory_mb=service.memory_mb,
             pids=pids,
-            binds=self.binds(service),
+            binds=self.binds(service, root),
         )
         await jail.start()
         try:
@@ -234,3 +238,24 @@ def root_of(jail: Jail):
         yield root
     finally:
         os.close(root)
+
+
+def _take_attributes(volume: Path, root: Root, target: str) -> None:
+    """Give an empty volume the owner and mode of the directory the image has where it is
+    mounted (a database image's data directory belongs to its user), as Docker does when it
+    fills the volume; the content itself is not copied. The topmost layer that has the path
+    decides; nothing is followed."""
+    for overlay in sorted(root.overlays, key=lambda o: len(o.target), reverse=True):
+        inside = PurePosixPath(target).relative_to("/")
+        if overlay.target != "/" and not PurePosixPath(target).is_relative_to(overlay.target):
+            continue
+        relative = inside.relative_to(overlay.target.lstrip("/")) if overlay.target != "/" else inside
+        for lower in overlay.lowers:
+            found = lower / relative
+            if os.path.lexists(found):
+                info = os.lstat(found)
+                if stat.S_ISDIR(info.st_mode):
+                    os.chown(volume, info.st_uid, info.st_gid)
+                    volume.chmod(stat.S_IMODE(info.st_mode))
+                return
+        return

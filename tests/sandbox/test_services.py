@@ -139,6 +139,32 @@ async def test_a_service_whose_user_does_not_exist_fails_the_start_naming_it(tmp
         await box.stop(delete=True)
 
 
+async def test_a_new_named_volume_is_owned_as_the_image_has_its_mount_point(tmp_path):
+    """A service running as its own user writes into a volume mounted where its image has a
+    directory that user owns (a database's data directory), as under Docker."""
+    writer = (
+        "FROM debian:bookworm-slim\n"
+        "RUN useradd --create-home svc && mkdir -p /data && chown svc /data\nUSER svc\n"
+        'CMD ["sh", "-c", "echo written-by-$(id -un) > /data/out; exec sleep infinity"]\n'
+    )
+    box = compose_sandbox(tmp_path, """
+services:
+  main:
+    volumes: ["data:/shared"]
+  writer:
+    build: ./writer
+    volumes: ["data:/data"]
+    healthcheck: {test: "test -f /data/out", interval: 200ms, start_period: 3s, start_interval: 200ms, retries: 2}
+volumes:
+  data: {}
+""", files={"writer/Dockerfile": writer})
+    try:
+        await box.start(force_build=False)
+        assert (await box.exec("cat /shared/out")).stdout.strip() == "written-by-svc"
+    finally:
+        await box.stop(delete=True)
+
+
 async def test_user_mounts_are_bound_as_given(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
