@@ -100,6 +100,8 @@ EnvKwargs = Annotated[
 Include = Annotated[list[str] | None, typer.Option("--include", "-i", help="Task name glob (repeatable).")]
 Exclude = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Task name glob to skip.")]
 Limit = Annotated[int | None, typer.Option("--n-tasks", "-l", help="Run at most this many tasks.")]
+
+
 def _positive_rate(value: float | None) -> float | None:
     if value is not None and value <= 0:
         raise typer.BadParameter("starts per second, a positive number")

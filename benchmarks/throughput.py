@@ -36,8 +36,8 @@ Measured per K, after the baseline (from the run's own records, not the loop's i
   experiment with a verdict, a composition and the candidate it supersedes counting one each;
 - false keeps: keeps whose true gain is <= 0 (the true score of the kept commit's hint
   files minus its parent's), and the true score reached (the final best's);
-- a trial's wall time (with its wait for a slot) and, of that, its agent's (the rest is the sandbox, Harbor and the
-  verifier); CPU: cores busy on the whole machine and in this process tree (the loop,
+- a trial's wall time (with its wait for a slot) and, of that, its agent's (the rest is
+  the sandbox, Harbor and the verifier); CPU: cores busy on the whole machine and in this process tree (the loop,
   its workers, their sandboxes and harness boxes), and our CPU seconds per trial, to
   show whether the machine, not the pool, was the limit.
 

@@ -88,14 +88,17 @@ def with_sandbox_problems(tasks: list[TaskRef]) -> list[TaskRef]:
     (multi-stage, COPY --from, a privileged service, ...): they fail here, with the line or
     the key, before any trial starts."""
     # Imported here: Harbor's environment machinery doubles the CLI's start-up time.
+    from autoagent.sandbox import compose_file
     from autoagent.sandbox.roots import SandboxUnavailableError, read_plan, read_project
 
     marked = []
     for task in tasks:
         if task.valid:
+            environment = task.path / "environment"
             try:
-                read_project(task.path / "environment", Task(task.path).config.environment.env)
-                read_plan(task.path / "environment")
+                if compose_file.find(environment):  # its variables come from task.toml's env
+                    read_project(environment, Task(task.path).config.environment.env)
+                read_plan(environment)
             except SandboxUnavailableError as error:
                 problem = str(error).replace(str(task.path.resolve()), task.name)
                 task = replace(task, problem=f"the sandbox cannot run it: {problem}")

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import yaml
+from harbor.constants import MAIN_SERVICE_NAME
 
 from autoagent.sandbox.dockerfile import Healthcheck, UnsupportedDockerfile, duration
 
 FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-MAIN = "main"  # Harbor's name for the container the agent works in
+MAIN = MAIN_SERVICE_NAME  # Harbor's name for the container the agent works in
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 SUPPORTED = {
     "build", "image", "command", "entrypoint", "environment", "env_file", "working_dir",
@@ -83,7 +84,6 @@ class Project:
     path: Path
     main: Service  # what the file adds to Harbor's `main`
     services: list[Service]  # the others, each after the services it depends on
-    volumes: set[str] = field(default_factory=set)  # named volumes
 
     @property
     def names(self) -> list[str]:
@@ -129,7 +129,7 @@ def load(environment_dir: Path, variables: dict[str, str] | None = None) -> Proj
             if needed not in others:
                 raise ComposeError(f"{where}: service `{service.name}` depends on `{needed}`, "
                                    "which is not a service beside main")  # fmt: skip
-    return Project(path, main, _in_start_order(others, where), volumes)
+    return Project(path, main, _in_start_order(others, where))
 
 
 def _service(name: str, spec: dict, environment_dir: Path, where: str, volumes: set[str]) -> Service:
